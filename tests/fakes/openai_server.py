@@ -1,0 +1,87 @@
+"""A local server speaking OpenAI's chat-completions wire format, for the real `openai` client.
+
+It records every request and answers from a script (status, headers, content, delay) or, when the
+script is empty, with `answer_json` (or what `responder` computes), as the assistant's JSON content.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from tests.fakes.local_server import Answer, LocalJSONServer
+
+DEFAULT_ANSWER = {
+    "urgency": "high",
+    "sentiment": "negative",
+    "category": "billing",
+    "language": "en",
+    "summary": "Customer was charged twice and wants a refund.",
+    "confidence": 0.9,
+}
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    content: str | None = None  # the assistant message; None: json.dumps(server.answer_json)
+    headers: dict[str, str] = field(default_factory=dict)
+    delay_s: float = 0.0
+
+
+class FakeOpenAI(LocalJSONServer):
+    def __init__(self) -> None:
+        super().__init__()
+        self.requests: list[dict[str, Any]] = []
+        self.script: deque[Reply] = deque()
+        self.answer_json: dict[str, Any] = dict(DEFAULT_ANSWER)
+        # Optional: compute the answer from the request (e.g. from the fenced message) instead.
+        self.responder: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.address}/v1"
+
+    def push(self, *replies: Reply) -> None:
+        self.script.extend(replies)
+
+    def answer(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> Answer:
+        request = json.loads(raw or b"{}")
+        with self._lock:
+            self.requests.append(request)
+            reply = self.script.popleft() if self.script else Reply()
+        if reply.delay_s:
+            time.sleep(reply.delay_s)
+        if reply.status != 200:
+            return (
+                reply.status,
+                reply.headers,
+                {"error": {"message": f"status {reply.status}", "type": "server_error"}},
+            )
+        answer = self.responder(request) if self.responder else self.answer_json
+        content = reply.content if reply.content is not None else json.dumps(answer)
+        return 200, reply.headers, completion(request, content)
+
+
+def completion(request: dict[str, Any], content: str) -> dict[str, Any]:
+    prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in request.get("messages", []))
+    completion_tokens = len(content.split())
+    return {
+        "id": "chatcmpl-test",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": request.get("model", "test-model"),
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+        ],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+            "prompt_tokens_details": {"cached_tokens": 0},
+        },
+    }

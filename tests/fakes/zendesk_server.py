@@ -1,0 +1,149 @@
+"""A local server speaking the Zendesk Support API v2 wire format (tickets, comments, users/me).
+
+Auth is HTTP Basic with `{email}/token:{api_token}`, as Zendesk's API-token scheme. Ticket updates
+(`PUT /api/v2/tickets/{id}.json`) are the calls that `fail_next` scripts and `rate_limit_per_s` limits.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import re
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+from tests.fakes.local_server import Answer, LocalJSONServer
+
+Json = dict[str, Any]
+PRIORITIES = {None, "low", "normal", "high", "urgent"}
+TICKET = re.compile(r"^/api/v2/tickets/(\d+)(/comments)?\.json$")
+FAILURES = {429: "APIRateLimitExceeded", 503: "ServiceUnavailable"}
+
+
+def now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+class FakeZendesk(LocalJSONServer):
+    def __init__(self, email: str = "agent@example.com", api_token: str = "zd-test-token") -> None:
+        super().__init__()
+        self.email = email
+        self.api_token = api_token
+        self.tickets: dict[int, Json] = {}
+        self.comments: dict[int, list[Json]] = {}  # ticket id -> [{id, body, public, ...}]
+        self.requests: list[Json] = []  # method, path, json, headers
+        self.strict_ids = False  # True: an unknown ticket id is 404 instead of created on first use
+        self.rate_limit_per_s: float | None = None  # at least this many seconds between ticket updates
+        self._last_update: float | None = None
+        self._next_comment_id = 1000
+
+    @property
+    def base_url(self) -> str:
+        return self.address
+
+    def authorized(self, header: str) -> bool:
+        scheme, _, encoded = header.partition(" ")
+        try:
+            decoded = base64.b64decode(encoded, validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        return scheme.lower() == "basic" and decoded == f"{self.email}/token:{self.api_token}"
+
+    def handle(self, method: str, path: str, body: Json | None, headers: dict[str, str]) -> Answer:
+        with self._lock:
+            self.requests.append({"method": method, "path": path, "json": body, "headers": headers})
+            auth = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
+            if not self.authorized(auth):
+                return 401, {}, {"error": "Couldn't authenticate you"}
+            if method == "GET" and path == "/api/v2/users/me.json":
+                return (
+                    200,
+                    {},
+                    {"user": {"id": 1, "email": self.email, "name": "Test Agent", "role": "agent"}},
+                )
+            match = TICKET.match(path)
+            if not match or method not in ("GET", "PUT") or (method == "PUT" and match[2]):
+                return 404, {}, {"error": "InvalidEndpoint", "description": "Not found"}
+            ticket_id = int(match[1])
+            if method == "PUT":
+                return self._update(ticket_id, body)
+            ticket = self._ticket(ticket_id)
+            if ticket is None:
+                return 404, {}, {"error": "RecordNotFound", "description": "Not found"}
+            if match[2]:
+                comments = self.comments.get(ticket_id, [])
+                return (
+                    200,
+                    {},
+                    {"comments": comments, "next_page": None, "previous_page": None, "count": len(comments)},
+                )
+            return 200, {}, {"ticket": ticket}
+
+    def _ticket(self, ticket_id: int) -> Json | None:
+        if ticket_id not in self.tickets and not self.strict_ids:
+            self.tickets[ticket_id] = {
+                "id": ticket_id,
+                "subject": f"Ticket {ticket_id}",
+                "status": "open",
+                "priority": None,
+                "tags": [],
+                "updated_at": now_iso(),
+            }
+        return self.tickets.get(ticket_id)
+
+    def _update(self, ticket_id: int, body: Json | None) -> Answer:
+        failure = self._scripted_failure()
+        if failure:
+            status, headers = failure
+            return status, headers, {"error": FAILURES.get(status, "InternalError")}
+        now = time.monotonic()
+        if self.rate_limit_per_s and self._last_update is not None:
+            wait = self.rate_limit_per_s - (now - self._last_update)
+            if wait > 0:
+                self.rejected_429 += 1
+                return 429, {"Retry-After": str(max(1, math.ceil(wait)))}, {"error": "APIRateLimitExceeded"}
+        changes = (body or {}).get("ticket")
+        if not isinstance(changes, dict):
+            return 400, {}, {"error": "InvalidValue", "description": "ticket parameter is missing"}
+        ticket = self._ticket(ticket_id)
+        if ticket is None:
+            return 404, {}, {"error": "RecordNotFound", "description": "Not found"}
+        if changes.get("priority") not in PRIORITIES:
+            details = {"priority": [{"description": f"Priority: {changes['priority']} is not valid"}]}
+            return (
+                422,
+                {},
+                {"error": "RecordInvalid", "description": "Record validation errors", "details": details},
+            )
+        self._last_update = now
+        comment = changes.get("comment")
+        for key, value in changes.items():
+            if key not in {"id", "comment", "tags", "additional_tags", "remove_tags"}:
+                ticket[key] = value
+        tags = list(changes["tags"]) if "tags" in changes else list(ticket["tags"])
+        tags += [t for t in changes.get("additional_tags", []) if t not in tags]
+        ticket["tags"] = [t for t in dict.fromkeys(tags) if t not in changes.get("remove_tags", [])]
+        ticket["updated_at"] = now_iso()
+        if comment:
+            self._next_comment_id += 1
+            self.comments.setdefault(ticket_id, []).append(
+                {
+                    "id": self._next_comment_id,
+                    "type": "Comment",
+                    "author_id": 1,
+                    "created_at": now_iso(),
+                    "body": comment.get("body") or comment.get("html_body", ""),
+                    "public": comment.get("public", True),
+                }
+            )
+        return 200, {}, {"ticket": ticket}
+
+    def answer(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> Answer:
+        try:
+            body = json.loads(raw) if raw else None
+        except json.JSONDecodeError:
+            body = None
+        return self.handle(method, urlsplit(path).path, body, headers)

@@ -1,0 +1,70 @@
+"""Stored deliveries for receiver tests: real store rows, built the way the pipeline builds them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from itertools import count
+
+import pytest
+
+from triage.message import SupportMessage, Triage
+from triage.pipeline import alert_details, case_record, message_row, triage_row
+from triage.store import Store
+from triage.store.tables import DeliveryRow
+
+LEASE = timedelta(seconds=60)
+_ids = count(1)
+
+
+@pytest.fixture
+def store(tmp_path) -> Store:
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    store.upgrade()
+    return store
+
+
+class FakeRecord:
+    """The three fields of a Kafka record message_row() reads."""
+
+    def __init__(self, value: bytes) -> None:
+        self.value, self.topic, self.partition, self.offset = value, "in", 0, next(_ids)
+
+
+def store_case(
+    store: Store,
+    receiver: str,
+    body: str = "Checkout fails for everyone",
+    conversation: str = "conv-1",
+    urgency: str = "high",
+    repeat_interval_s: float | None = None,
+    **message_fields,
+) -> DeliveryRow:
+    message = SupportMessage.model_validate(
+        {"id": f"m-{next(_ids)}", "conversation_id": conversation, "body": body, **message_fields}
+    )
+    triage = Triage(
+        urgency=urgency,
+        sentiment="negative",
+        category="outage",
+        language="en",
+        summary=body[:200],
+        confidence=0.8,
+        model="test",
+    )
+    payload = {
+        **case_record(message, triage, [receiver]),
+        **alert_details(message),
+        "repeat_interval_s": repeat_interval_s,
+    }
+    delivery = DeliveryRow(message_id=message.id, receiver=receiver, payload=payload)
+    store.save_triaged(
+        message_row(message, FakeRecord(message.model_dump_json().encode())),
+        triage_row(message, triage, [receiver]),
+        [delivery],
+    )
+    return delivery
+
+
+def claim_one(store: Store, receiver: str) -> DeliveryRow:
+    [row] = store.claim_deliveries(receiver, "test", 1, LEASE)
+    return row

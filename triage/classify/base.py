@@ -1,0 +1,45 @@
+"""The Classifier protocol and the factory that picks a backend from the settings."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from triage.message import SupportMessage, Triage
+from triage.settings import Settings
+
+
+class Classifier(Protocol):
+    """Judges one message. Implementations must be safe to call from several threads."""
+
+    name: str
+
+    def classify(self, message: SupportMessage) -> Triage: ...
+
+
+class BackendUnavailable(Exception):
+    """The configured backend cannot be built (missing model files, bad settings)."""
+
+
+def make_classifier(settings: Settings) -> Classifier:
+    backend = settings.classifier.backend
+    if backend == "llm":
+        from triage.classify.fallback import CircuitBreaker, FallbackClassifier
+        from triage.classify.llm import LLMClassifier
+
+        llm = settings.llm
+        return FallbackClassifier(
+            LLMClassifier(llm, settings.classifier.categories),
+            _offline(settings.classifier.fallback, settings),
+            CircuitBreaker(llm.breaker_failures, llm.breaker_cooldown_s),
+        )
+    return _offline(backend, settings)
+
+
+def _offline(backend: str, settings: Settings) -> Classifier:
+    if backend == "rules":
+        from triage.classify.rules import RulesClassifier
+
+        return RulesClassifier(categories=settings.classifier.categories)
+    from triage.classify.embedded import EmbeddedClassifier
+
+    return EmbeddedClassifier.load(settings.classifier)

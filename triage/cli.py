@@ -1,0 +1,439 @@
+"""The `triage` command. Thin: parse arguments, call the modules, turn known failures into one line."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+from kafka.errors import KafkaError
+from rich.console import Console
+from rich.table import Table
+from rich.tree import Tree as RichTree
+
+from triage import kafka
+from triage.broker import (
+    TANSU_HEARTBEAT_INTERVAL_MS,
+    TANSU_SESSION_TIMEOUT_MS,
+    EmbeddedBroker,
+    EmbeddedBrokerError,
+)
+from triage.classify.base import BackendUnavailable, make_classifier
+from triage.classify.evaluate import EvalDataError, Task, evaluate, read_examples
+from triage.classify.llm import LLMUnavailable
+from triage.kafka import BrokerUnavailable
+from triage.message import SupportMessage
+from triage.ops.logging import setup_logging
+from triage.receivers.helpdesk import HelpdeskConfigError
+from triage.receivers.slack import SlackConfigError
+from triage.routing import RESULTS_RECEIVER, RoutingError, RoutingTree, load_routing
+from triage.routing.cases import diff_trees, load_cases, run_cases, stored_case
+from triage.routing.timing import parse_duration
+from triage.routing.tree import Route
+from triage.settings import Settings, SettingsError, load_settings
+from triage.store import Store, StoreUnavailable
+from triage.worker import Stats, Worker
+
+routes_app = typer.Typer(help="Check and test a routing file before it goes live.", no_args_is_help=True)
+app = typer.Typer(
+    help="Triage customer-support messages from Kafka and route what matters.", no_args_is_help=True
+)
+app.add_typer(routes_app, name="routes")
+console = Console()
+err = Console(stderr=True)
+
+KNOWN_FAILURES = (
+    SettingsError,
+    BrokerUnavailable,
+    StoreUnavailable,
+    RoutingError,
+    BackendUnavailable,
+    EmbeddedBrokerError,
+    EvalDataError,
+    LLMUnavailable,
+    SlackConfigError,
+    HelpdeskConfigError,
+)
+URGENCY_STYLE = {"urgent": "bold red", "high": "red", "normal": "yellow", "low": "green"}
+SENTIMENT_STYLE = {"negative": "red", "neutral": "white", "positive": "green"}
+DEMO_DATABASE = Path("triage-demo.db")
+# The demo sends these too, to show that malformed input ends in the dead-letter topic with a reason.
+DEMO_BAD_RECORDS = (b'{"id": "demo-bad-1", "body": ', b'{"id": "demo-bad-2", "channel": "email"}')
+
+
+@contextmanager
+def one_line_errors() -> Iterator[None]:
+    """Known failures print `error: <what and where>` and exit 2, not a stack trace."""
+    try:
+        yield
+    except KNOWN_FAILURES as error:
+        err.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+Backend = Literal["rules", "embedded", "llm"]
+
+
+def _settings() -> Settings:
+    settings = load_settings()
+    setup_logging(settings.log.level, settings.log.format == "json")
+    return settings
+
+
+@app.command()
+def run() -> None:
+    """Run the worker until SIGTERM or Ctrl-C (a second signal exits at once)."""
+    with one_line_errors():
+        settings = _settings()
+        worker = Worker.from_settings(settings)
+
+    def on_signal(signum: int, _frame: object) -> None:
+        if worker._stopping.is_set():
+            os._exit(128 + signum)  # second signal: leave now; only finished work was committed
+        worker.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGHUP, lambda _signum, _frame: worker.routing.request())
+    with one_line_errors():
+        worker.run()
+
+
+@app.command()
+def produce(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSON Lines, one message a line")],
+    topic: Annotated[str | None, typer.Option(help="default: the input topic")] = None,
+) -> None:
+    """Send each line of FILE to the input topic, keyed by conversation_id (lines are sent as they are)."""
+    with one_line_errors():
+        settings = load_settings()
+        sent = _produce_lines(settings, file.read_bytes().splitlines(), topic or settings.kafka.input_topic)
+    console.print(f"sent {sent} records to {topic or settings.kafka.input_topic}")
+
+
+def _produce_lines(settings: Settings, lines: list[bytes], topic: str) -> int:
+    if settings.kafka.create_topics:
+        kafka.ensure_topics(settings.kafka, [topic])
+    producer = kafka.make_producer(settings.kafka)
+    futures = [
+        producer.send(topic, key=_conversation_key(line), value=line) for line in lines if line.strip()
+    ]
+    producer.flush()
+    try:
+        for future in futures:
+            future.get(timeout=30)
+    except KafkaError as error:
+        raise BrokerUnavailable(f"sending to {topic}: {error}") from error
+    finally:
+        producer.close()
+    return len(futures)
+
+
+def _conversation_key(line: bytes) -> bytes | None:
+    """conversation_id (or id) of a JSON line; None for a line that is not a JSON object."""
+    try:
+        document = json.loads(line)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    if not isinstance(document, dict):
+        return None
+    key = document.get("conversation_id") or document.get("id")
+    return str(key).encode("utf-8") if key else None
+
+
+@app.command()
+def demo(
+    samples: Annotated[Path, typer.Option(exists=True, dir_okay=False)] = Path(
+        "config/samples/messages.jsonl"
+    ),
+    timeout: Annotated[float, typer.Option(help="give up after this many seconds")] = 120.0,
+) -> None:
+    """Triage the sample messages end to end: broker (embedded unless configured), store, routing."""
+    with one_line_errors():
+        settings = load_settings()
+        setup_logging("WARNING", json_format=False)
+        if "database_url" not in settings.model_fields_set:
+            DEMO_DATABASE.unlink(missing_ok=True)
+            settings.database_url = f"sqlite:///{DEMO_DATABASE}"
+        with _demo_broker(settings):
+            stats, ids = _run_demo(settings, samples, timeout)
+        _show_demo(settings, stats, ids)
+
+
+@contextmanager
+def _demo_broker(settings: Settings) -> Iterator[None]:
+    if settings.kafka.bootstrap_servers:
+        yield
+        return
+    with console.status("starting the embedded broker (Tansu)"), EmbeddedBroker() as bootstrap:
+        settings.kafka = settings.kafka.model_copy(
+            update={
+                "bootstrap_servers": bootstrap,
+                "session_timeout_ms": TANSU_SESSION_TIMEOUT_MS,
+                "heartbeat_interval_ms": TANSU_HEARTBEAT_INTERVAL_MS,
+            }
+        )
+        yield
+
+
+def _run_demo(settings: Settings, samples: Path, timeout: float) -> tuple[Stats, list[str]]:
+    lines = [line for line in samples.read_bytes().splitlines() if line.strip()]
+    ids = [json.loads(line)["id"] for line in lines]
+    worker = Worker.from_settings(settings)
+    sent = _produce_lines(settings, [*lines, *DEMO_BAD_RECORDS], settings.kafka.input_topic)
+    deadline = time.monotonic() + timeout
+    with console.status(f"triaging {sent} records from {settings.kafka.bootstrap_servers}"):
+        stats = worker.run(until=lambda s: s.handled >= sent or time.monotonic() > deadline)
+    if stats.handled < sent:
+        raise BrokerUnavailable(f"only {stats.handled} of {sent} records were handled within {timeout:.0f}s")
+    return stats, ids
+
+
+def _show_demo(settings: Settings, stats: Stats, ids: list[str]) -> None:
+    store = Store(settings.database_url)
+    table = Table(title="Triaged messages")
+    for column in ("message", "channel", "tier", "urgency", "sentiment", "category", "receivers"):
+        table.add_column(column, no_wrap=column != "receivers")
+    table.add_column("summary", no_wrap=True, overflow="ellipsis", max_width=60, min_width=20)
+    results = store.results(ids)
+    for message, result in results:
+        table.add_row(
+            message.id,
+            message.channel or "",
+            message.customer_tier or "",
+            f"[{URGENCY_STYLE[result.urgency]}]{result.urgency}[/]",
+            f"[{SENTIMENT_STYLE[result.sentiment]}]{result.sentiment}[/]",
+            result.category,
+            ", ".join(result.receivers),
+            result.summary,
+        )
+    console.print(table)
+    models = sorted({result.model for _, result in results})
+    console.print(f"classified by {', '.join(models)}")
+    summary = Table(title="Summary")
+    summary.add_column("what")
+    summary.add_column("count", justify="right")
+    summary.add_row("records consumed", str(stats.consumed))
+    for outcome, count in stats.outcomes.items():
+        summary.add_row(f"  {outcome.replace('_', ' ')}", str(count))
+    for (receiver, status), count in sorted(store.delivery_counts().items()):
+        name = "results topic" if receiver == RESULTS_RECEIVER else receiver
+        summary.add_row(f"deliveries to {name}: {status}", str(count))
+    console.print(summary)
+    console.print(
+        f"store: {store.safe_url}   results topic: {settings.kafka.results_topic}   "
+        f"dead letters: {settings.kafka.dlq_topic}"
+    )
+    store.close()
+
+
+def _classifier_settings(backend: Backend | None) -> Settings:
+    settings = load_settings()
+    setup_logging("WARNING", json_format=settings.log.format == "json")
+    if backend:
+        settings.classifier.backend = backend
+    return settings
+
+
+@app.command()
+def classify(
+    text: Annotated[str, typer.Argument(help="the message body")],
+    backend: Annotated[Backend | None, typer.Option(help="default: TRIAGE_CLASSIFIER__BACKEND")] = None,
+    subject: Annotated[str | None, typer.Option()] = None,
+    channel: Annotated[str | None, typer.Option()] = None,
+    tier: Annotated[str | None, typer.Option(help="customer tier")] = None,
+) -> None:
+    """Classify one message and print the Triage as JSON."""
+    with one_line_errors():
+        classifier = make_classifier(_classifier_settings(backend))
+        message = SupportMessage(
+            id="cli", body=text, subject=subject, channel=channel, customer={"tier": tier}
+        )
+        print(classifier.classify(message).model_dump_json(indent=2))
+
+
+@app.command(name="eval")
+def eval_(
+    csv_file: Annotated[Path, typer.Argument(metavar="CSV", help="columns text,label")],
+    task: Annotated[Task, typer.Option(help="sentiment or urgency (high and urgent count as urgent)")],
+    backend: Annotated[Backend | None, typer.Option(help="default: TRIAGE_CLASSIFIER__BACKEND")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object")] = False,
+    limit: Annotated[int | None, typer.Option(help="score only the first N rows")] = None,
+) -> None:
+    """Score a classifier on a labelled CSV: accuracy, macro-F1, per class, confusion, cost, speed."""
+    with one_line_errors():
+        settings = _classifier_settings(backend)
+        examples = read_examples(csv_file, task)[:limit]
+        classifier = make_classifier(settings)
+        workers = settings.worker.concurrency if settings.classifier.backend == "llm" else 1
+        with console.status(f"classifying {len(examples)} messages with {classifier.name}"):
+            report = evaluate(classifier, examples, task, workers=workers)
+    if as_json:
+        print(json.dumps(report))
+        return
+    _show_report(report)
+
+
+@app.command(name="train")
+def train_(
+    csv_file: Annotated[Path, typer.Argument(metavar="CSV", help="columns text,label (or text,<task>)")],
+    task: Annotated[Task, typer.Option(help="sentiment or urgency (high and urgent count as urgent)")],
+    out: Annotated[
+        Path, typer.Option(help="directory for the head; point TRIAGE_CLASSIFIER__MODEL_DIR at it")
+    ] = Path("models"),
+    extra: Annotated[
+        Path | None, typer.Option(help="more labelled rows, e.g. data/support_examples.csv")
+    ] = None,
+    extra_weight: Annotated[float, typer.Option(help="sample weight of the --extra rows")] = 5.0,
+) -> None:
+    """Fit the embedded backend's head for TASK on your own labelled messages."""
+    from triage.classify.embedded import Encoder
+    from triage.classify.train import train
+
+    with one_line_errors():
+        examples = read_examples(csv_file, task)
+        more = read_examples(extra, task) if extra else []
+        with console.status(f"embedding {len(examples) + len(more)} messages and fitting the {task} head"):
+            try:
+                trained = train(Encoder(), examples, task, more, extra_weight)
+            except ValueError as error:
+                raise EvalDataError(f"{csv_file}: {error}") from None
+        path = out / f"{task}.npz"
+        trained.head.save(path, note=f"trained by `triage train` on {csv_file.name} ({trained.n} rows)")
+    metric = "urgent F1" if task == "urgency" else "macro-F1"
+    threshold = f", threshold {trained.head.threshold:.3f}" if trained.head.threshold is not None else ""
+    console.print(f"saved {path}: {trained.n} rows, 5-fold CV {metric} {trained.cv_f1:.3f}{threshold}")
+
+
+def _show_report(report: dict) -> None:
+    console.print(
+        f"[bold]{report['task']}[/] with {report['model']} on {report['n']} messages: "
+        f"accuracy {report['accuracy']:.3f}, macro-F1 {report['macro_f1']:.3f}"
+    )
+    per_class = Table("class", "precision", "recall", "F1", "support")
+    for label, scores in report["per_class"].items():
+        per_class.add_row(
+            label, *(f"{scores[k]:.3f}" for k in ("precision", "recall", "f1")), str(scores["support"])
+        )
+    console.print(per_class)
+    labels = report["confusion_matrix"]["labels"]
+    confusion = Table("true \\ predicted", *labels)
+    for label, row in zip(labels, report["confusion_matrix"]["rows_true_columns_predicted"], strict=True):
+        confusion.add_row(label, *map(str, row))
+    console.print(confusion)
+    console.print(
+        f"tokens: {report['prompt_tokens']} prompt, {report['completion_tokens']} completion; "
+        f"cost ${report['cost_usd']:.4f}; degraded {report['degraded']}; "
+        f"{report['messages_per_s']} messages/s"
+    )
+
+
+def _routing_file(file: Path | None) -> Path:
+    return file or load_settings().routing_path()
+
+
+@routes_app.command("check")
+def routes_check(
+    file: Annotated[Path | None, typer.Argument(help="default: TRIAGE_ROUTING_FILE")] = None,
+) -> None:
+    """Validate a routing file and print its tree; exit 2 with file, line and reason when it is invalid."""
+    with one_line_errors():
+        path = _routing_file(file)
+        tree = load_routing(path)
+    console.print(render_tree(tree))
+    console.print(f"[green]ok[/]: {path}: {len(tree.receivers)} receivers")
+
+
+def render_tree(tree: RoutingTree) -> RichTree:
+    def label(route: Route, path: str) -> str:
+        parts = [f"[bold]{path}[/]"]
+        if route.matchers:
+            parts.append(" and ".join(str(m) for m in route.matchers))
+        if route.receiver:
+            parts.append(f"→ [cyan]{route.receiver}[/] ({tree.receivers[route.receiver].kind})")
+        if route.continue_:
+            parts.append("[dim]continue[/]")
+        if route.repeat_interval:
+            parts.append(f"[dim]repeat every {route.repeat_interval}[/]")
+        if route.quiet_hours:
+            q = route.quiet_hours
+            parts.append(f"[dim]quiet {q.start:%H:%M}-{q.end:%H:%M} {q.timezone}[/]")
+        return "  ".join(parts)
+
+    def add(node: RichTree, route: Route, path: str) -> None:
+        for index, child in enumerate(route.routes):
+            child_path = f"{path}.routes[{index}]"
+            add(node.add(label(child, child_path)), child, child_path)
+
+    root = RichTree(label(tree.config.route, "route"))
+    add(root, tree.config.route, "route")
+    return root
+
+
+@routes_app.command("test")
+def routes_test(
+    cases_file: Annotated[
+        Path, typer.Argument(metavar="CASES.yaml", help="cases: [{fields: {...}, expect: [...]}]")
+    ],
+    routing: Annotated[Path | None, typer.Option(help="routing file; default TRIAGE_ROUTING_FILE")] = None,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="show the path and the deciding matchers")
+    ] = False,
+) -> None:
+    """Run routing test cases; print a diff for each failure; exit 1 when any fails."""
+    with one_line_errors():
+        tree = load_routing(_routing_file(routing))
+        results = run_cases(tree, load_cases(cases_file))
+    for result in results:
+        mark = "[green]PASS[/]" if result.passed else "[red]FAIL[/]"
+        console.print(f"{mark} {result.name}: {', '.join(result.actual) or '(none)'}", highlight=False)
+        if not result.passed:
+            for name in result.missing:
+                console.print(f"     [red]- expected {name}, not routed[/]")
+            for name in result.unexpected:
+                console.print(f"     [red]+ routed to {name}, not expected[/]")
+        if explain or not result.passed:
+            for line in result.explanation:
+                console.print(f"       [dim]{line}[/]", highlight=False)
+    failed = sum(not result.passed for result in results)
+    console.print(f"{len(results) - failed} passed, {failed} failed")
+    if failed:
+        raise typer.Exit(1)
+
+
+@routes_app.command("diff")
+def routes_diff(
+    new_file: Annotated[Path, typer.Argument(metavar="NEW.yaml")],
+    since: Annotated[str, typer.Option(help="how far back to replay, e.g. 24h, 7d")] = "7d",
+) -> None:
+    """Replay stored triage results through the live tree and NEW.yaml; list alerts that would change."""
+    with one_line_errors():
+        try:
+            window = parse_duration(since)
+        except ValueError as error:
+            raise RoutingError(f"--since: {error}") from None
+        settings = load_settings()
+        live, new = load_routing(settings.routing_path()), load_routing(new_file)
+        store = Store(settings.database_url)
+        stored = store.triaged_since(datetime.now(UTC) - window)
+        diff = diff_trees(live, new, ((row.message_id, stored_case(parsed, row)) for parsed, row in stored))
+        store.close()
+    console.print(
+        f"replayed {diff.cases} messages from the last {since}: "
+        f"{diff.changed} would be routed differently by {new_file}"
+    )
+    table = Table("receiver", "alerts that appear", "alerts that disappear", "examples")
+    for receiver in sorted(set(diff.appear) | set(diff.disappear)):
+        examples = diff.examples.get(f"+{receiver}", []) + diff.examples.get(f"-{receiver}", [])
+        table.add_row(
+            receiver, f"+{diff.appear[receiver]}", f"-{diff.disappear[receiver]}", ", ".join(examples)
+        )
+    if diff.changed:
+        console.print(table)

@@ -1,0 +1,152 @@
+"""Kafka transport: client wiring, topic creation, dead-letter publishing and offset bookkeeping.
+
+Nothing here knows what a support message is; pipeline.py does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.admin import NewTopic
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.structs import OffsetAndMetadata, TopicPartition
+
+from triage.settings import KafkaSettings
+
+
+class BrokerUnavailable(Exception):
+    """The broker cannot be reached or did not acknowledge; the work must be retried."""
+
+
+def client_config(kafka: KafkaSettings) -> dict[str, Any]:
+    if not kafka.bootstrap_servers:
+        raise BrokerUnavailable("no broker configured: set TRIAGE_KAFKA__BOOTSTRAP_SERVERS (host:port)")
+    return {**kafka.client, "bootstrap_servers": kafka.bootstrap_servers.split(",")}
+
+
+def make_producer(kafka: KafkaSettings) -> KafkaProducer:
+    try:
+        return KafkaProducer(**client_config(kafka), acks="all", linger_ms=5, retries=5)
+    except KafkaError as error:
+        raise BrokerUnavailable(f"cannot reach Kafka at {kafka.bootstrap_servers}: {error}") from None
+
+
+def make_consumer(kafka: KafkaSettings) -> KafkaConsumer:
+    try:
+        return KafkaConsumer(
+            **client_config(kafka),
+            group_id=kafka.group_id,
+            enable_auto_commit=False,  # offsets are committed only after the work is stored
+            auto_offset_reset="earliest",
+            max_poll_records=kafka.max_poll_records,
+            session_timeout_ms=kafka.session_timeout_ms,
+            heartbeat_interval_ms=kafka.heartbeat_interval_ms,
+        )
+    except KafkaError as error:
+        raise BrokerUnavailable(f"cannot reach Kafka at {kafka.bootstrap_servers}: {error}") from None
+
+
+def ensure_topics(kafka: KafkaSettings, topics: Iterable[str], timeout_s: float = 30.0) -> None:
+    """Create the topics that do not exist yet and wait until the broker lists them."""
+    wanted = set(topics)
+    try:
+        admin = KafkaAdminClient(**client_config(kafka))
+    except KafkaError as error:
+        raise BrokerUnavailable(f"cannot reach Kafka at {kafka.bootstrap_servers}: {error}") from None
+    try:
+        missing = wanted - set(admin.list_topics())
+        if missing:
+            new = [NewTopic(name, kafka.partitions, kafka.replication_factor) for name in sorted(missing)]
+            with contextlib.suppress(TopicAlreadyExistsError):  # another worker created it first
+                admin.create_topics(new)
+        deadline = time.monotonic() + timeout_s
+        while not wanted <= set(admin.list_topics()):
+            if time.monotonic() > deadline:
+                raise BrokerUnavailable(f"topics {sorted(wanted)} did not appear within {timeout_s:.0f}s")
+            time.sleep(0.1)
+    finally:
+        admin.close()
+
+
+DLQ_REASON = "triage.error"
+DLQ_CODE = "triage.error.code"
+
+
+def dead_letter_headers(record: ConsumerRecord, code: str, detail: str) -> list[tuple[str, bytes]]:
+    """The original record's headers plus where it came from, why it failed and when."""
+    ours = {
+        DLQ_CODE: code,
+        DLQ_REASON: f"{code}: {detail}",
+        "triage.original.topic": record.topic,
+        "triage.original.partition": str(record.partition),
+        "triage.original.offset": str(record.offset),
+        "triage.failed_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    kept = [(name, value) for name, value in (record.headers or []) if name not in ours]
+    return kept + [(name, value.encode("utf-8")) for name, value in ours.items()]
+
+
+def publish_dead_letter(
+    producer: KafkaProducer, topic: str, record: ConsumerRecord, code: str, detail: str, timeout_s: float = 30
+) -> None:
+    """Send the record as received to the dead-letter topic and wait for the broker's acknowledgement."""
+    headers = dead_letter_headers(record, code, detail)
+    try:
+        producer.send(topic, key=record.key, value=record.value, headers=headers).get(timeout=timeout_s)
+    except KafkaError as error:
+        raise BrokerUnavailable(f"dead-letter topic {topic}: {error}") from error
+
+
+class OffsetTracker:
+    """Which offset each partition may commit: never past a message that is not finished.
+
+    Offsets can have gaps (compaction, transaction markers), so the next offset to commit is the lowest
+    unfinished offset, or one past the highest started offset when all are finished.
+    """
+
+    def __init__(self) -> None:
+        self._unfinished: dict[TopicPartition, set[int]] = {}
+        self._next: dict[TopicPartition, int] = {}
+        self._committed: dict[TopicPartition, int] = {}
+
+    def started(self, tp: TopicPartition, offset: int) -> None:
+        self._unfinished.setdefault(tp, set()).add(offset)
+        self._next[tp] = max(self._next.get(tp, 0), offset + 1)
+
+    def finished(self, tp: TopicPartition, offset: int) -> None:
+        self._unfinished.get(tp, set()).discard(offset)
+
+    def rewind(self, tp: TopicPartition, offset: int) -> None:
+        """Forget everything from `offset` on: it will be fetched again."""
+        self._unfinished[tp] = {o for o in self._unfinished.get(tp, set()) if o < offset}
+        self._next[tp] = min(self._next.get(tp, offset), offset)
+
+    def committable(self, partitions: Iterable[TopicPartition] | None = None) -> dict[TopicPartition, int]:
+        """Offsets worth committing now: safe, and ahead of what was committed already."""
+        chosen = self._next.keys() if partitions is None else [p for p in partitions if p in self._next]
+        offsets = {}
+        for tp in chosen:
+            unfinished = self._unfinished.get(tp)
+            offset = min(unfinished) if unfinished else self._next[tp]
+            if offset > self._committed.get(tp, -1):
+                offsets[tp] = offset
+        return offsets
+
+    def committed(self, offsets: dict[TopicPartition, int]) -> None:
+        self._committed.update(offsets)
+
+    def forget(self, partitions: Iterable[TopicPartition]) -> None:
+        for tp in partitions:
+            self._unfinished.pop(tp, None)
+            self._next.pop(tp, None)
+            self._committed.pop(tp, None)
+
+
+def commit(consumer: KafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
+    consumer.commit({tp: OffsetAndMetadata(offset, "", -1) for tp, offset in offsets.items()})

@@ -1,0 +1,116 @@
+"""The input message (the Kafka value) and the Triage result, plus strict parsing of raw records."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+Urgency = Literal["low", "normal", "high", "urgent"]
+Sentiment = Literal["negative", "neutral", "positive"]
+URGENCY_ORDER: tuple[str, ...] = ("low", "normal", "high", "urgent")
+
+
+class Lenient(BaseModel):
+    """Unknown fields are ignored, as the contract says; they stay in the stored raw JSON."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class Customer(Lenient):
+    id: str | None = None
+    name: str | None = None
+    email: str | None = None
+    tier: str | None = None
+
+
+class Ticket(Lenient):
+    system: str | None = None
+    id: int | str | None = None
+    url: str | None = None
+
+
+class SupportMessage(Lenient):
+    id: str = Field(min_length=1, max_length=256)
+    body: str
+    conversation_id: str | None = Field(None, max_length=256)
+    subject: str | None = None
+    channel: str | None = Field(None, description="email, chat, social, review, survey, phone, ...")
+    created_at: datetime | None = None
+    customer: Customer = Field(default_factory=Customer)
+    ticket: Ticket | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("body")
+    @classmethod
+    def _body_has_text(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("body is empty")
+        return value
+
+    @property
+    def conversation_key(self) -> str:
+        """Conversation used for ordering and threading; a lone message is its own conversation."""
+        return self.conversation_id or self.id
+
+
+class Triage(BaseModel):
+    """A classifier's judgement of one message."""
+
+    urgency: Urgency
+    sentiment: Sentiment
+    category: str
+    language: str = Field(min_length=2, max_length=8)
+    summary: str = Field(max_length=200)
+    confidence: float = Field(ge=0.0, le=1.0)
+    model: str
+    degraded: bool = False
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+class InvalidMessage(Exception):
+    """A record that cannot become a SupportMessage. `code` is a short label for metrics and DLQ headers."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+        self.detail = detail
+
+
+def parse_message(value: bytes | None, max_body_bytes: int) -> SupportMessage:
+    """Turn a Kafka value into a validated message, or raise InvalidMessage naming the problem."""
+    if not value:
+        raise InvalidMessage("empty_value", "the record has no value")
+    try:
+        text = value.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InvalidMessage("invalid_utf8", f"not UTF-8 at byte {error.start}: {error.reason}") from None
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise InvalidMessage(
+            "invalid_json", f"{error.msg} at line {error.lineno} column {error.colno}"
+        ) from None
+    if not isinstance(document, dict):
+        raise InvalidMessage("not_an_object", f"expected a JSON object, got {type(document).__name__}")
+    body = document.get("body")
+    if isinstance(body, str) and len(body.encode("utf-8")) > max_body_bytes:
+        size = len(body.encode("utf-8"))
+        raise InvalidMessage("body_too_large", f"body is {size} bytes, the limit is {max_body_bytes}")
+    try:
+        return SupportMessage.model_validate(document)
+    except ValidationError as error:
+        raise InvalidMessage("invalid_schema", _describe(error)) from None
+
+
+def _describe(error: ValidationError) -> str:
+    """`body: Field required; channel: Input should be 'email', ...` without pydantic's URLs."""
+    parts = []
+    for item in error.errors():
+        field = ".".join(str(p) for p in item["loc"]) or "message"
+        parts.append(f"{field}: {item['msg'].removeprefix('Value error, ')}")
+    return "; ".join(parts)

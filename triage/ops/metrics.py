@@ -1,0 +1,23 @@
+"""Prometheus metrics. Names are stable: dashboards and alerts use them."""
+
+from prometheus_client import Counter, Gauge
+
+MESSAGES_CONSUMED = Counter("triage_messages_consumed", "Records read from the input topic")
+MESSAGES_PROCESSED = Counter("triage_messages_processed", "Messages classified and stored")
+MESSAGES_DUPLICATE = Counter("triage_messages_duplicate", "Messages whose id was already stored (no effect)")
+MESSAGES_DEAD_LETTERED = Counter(
+    "triage_messages_dead_lettered", "Records sent to the dead-letter topic", ["reason"]
+)
+PROCESSING_RETRIES = Counter(
+    "triage_processing_retries", "Transient failures (store, broker) that made the worker retry", ["cause"]
+)
+DELIVERIES = Counter("triage_deliveries", "Outbox deliveries by receiver and outcome", ["receiver", "status"])
+OUTBOX_PENDING = Gauge("triage_outbox_pending", "Deliveries stored but not yet sent")
+CLASSIFIER_FALLBACKS = Counter(
+    "triage_classifier_fallbacks",
+    "Messages classified by the fallback model because the LLM was unavailable",
+    ["reason"],
+)
+ROUTING_RELOADS = Counter(
+    "triage_routing_reloads", "Routing file reloads by result (success, failure)", ["result"]
+)

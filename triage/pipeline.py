@@ -1,0 +1,168 @@
+"""One record's way through the worker: parse → dedupe → classify → route → store with its outbox.
+
+`handle()` either stores the message (with its triage result and deliveries, in one transaction),
+publishes it to the dead-letter topic with the reason, or recognises it as already stored. Transient
+failures (StoreUnavailable, BrokerUnavailable) propagate: the caller retries, nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from kafka import KafkaProducer
+from kafka.consumer.fetcher import ConsumerRecord
+
+from triage.classify import Classifier
+from triage.classify.redact import redact
+from triage.kafka import publish_dead_letter
+from triage.message import InvalidMessage, SupportMessage, Triage, parse_message
+from triage.ops import metrics
+from triage.routing import RESULTS_RECEIVER, RoutingTree, case_fields
+from triage.settings import Settings
+from triage.store import Store
+from triage.store.tables import DeliveryRow, MessageRow, TriageRow
+
+log = logging.getLogger(__name__)
+
+Outcome = Literal["processed", "duplicate", "dead_lettered"]
+EXCERPT_CHARS = 500
+
+
+class Pipeline:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        classifier: Classifier,
+        routes: RoutingTree,
+        producer: KafkaProducer,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.classifier = classifier
+        self.routes = routes
+        self.producer = producer
+
+    def handle(self, record: ConsumerRecord) -> Outcome:
+        try:
+            message = parse_message(record.value, self.settings.worker.max_body_bytes)
+        except InvalidMessage as error:
+            self.dead_letter(record, error.code, error.detail)
+            return "dead_lettered"
+        if self.store.is_processed(message.id):
+            return self._duplicate(message)
+        triage = self.classifier.classify(message)
+        matches = self.routes.matches(case_fields(message, triage))
+        receivers = [match.receiver for match in matches]
+        case = case_record(message, triage, receivers)
+        alert = {**case, **alert_details(message)}
+        now = datetime.now(UTC)
+        deliveries = [
+            DeliveryRow(
+                message_id=message.id,
+                receiver=match.receiver,
+                payload={**alert, "repeat_interval_s": _seconds(match.repeat_interval)},
+                not_before=match.quiet_hours.deferred_until(now) if match.quiet_hours else None,
+            )
+            for match in matches
+        ]
+        deliveries.append(DeliveryRow(message_id=message.id, receiver=RESULTS_RECEIVER, payload=case))
+        kept = message if self.settings.store_original_text else redacted(message)
+        stored = self.store.save_triaged(
+            message_row(kept, record, raw=self.settings.store_original_text),
+            triage_row(message, triage, receivers),
+            deliveries,
+        )
+        if not stored:
+            return self._duplicate(message)
+        metrics.MESSAGES_PROCESSED.inc()
+        log.info(
+            "triaged",
+            extra={
+                "message_id": message.id,
+                "conversation_id": message.conversation_key,
+                "urgency": triage.urgency,
+                "receivers": receivers,
+            },
+        )
+        return "processed"
+
+    def dead_letter(self, record: ConsumerRecord, code: str, detail: str) -> None:
+        publish_dead_letter(self.producer, self.settings.kafka.dlq_topic, record, code, detail)
+        metrics.MESSAGES_DEAD_LETTERED.labels(code).inc()
+        log.warning(
+            "dead-lettered %s-%s@%s: %s: %s", record.topic, record.partition, record.offset, code, detail
+        )
+
+    def _duplicate(self, message: SupportMessage) -> Outcome:
+        metrics.MESSAGES_DUPLICATE.inc()
+        log.info("duplicate message id, no effect", extra={"message_id": message.id})
+        return "duplicate"
+
+
+def case_record(message: SupportMessage, triage: Triage, receivers: list[str]) -> dict[str, Any]:
+    """The results-topic record, also the payload every receiver renders from."""
+    return {
+        "message_id": message.id,
+        "conversation_id": message.conversation_key,
+        **triage.model_dump(mode="json"),
+        "summary": redact(triage.summary).text,  # a summary can quote the customer: it leaves the process
+        "receivers": receivers,
+        "channel": message.channel,
+        "customer_id": message.customer.id,
+        "customer_tier": message.customer.tier,
+        "ticket_id": message.ticket.id if message.ticket else None,
+        "created_at": message.created_at.isoformat() if message.created_at else None,
+        "triaged_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+    }
+
+
+def alert_details(message: SupportMessage) -> dict[str, Any]:
+    """What a person needs besides the judgement: redacted, since alerts leave the process."""
+    excerpt = redact(" ".join(message.body.split())).text
+    return {
+        "subject": redact(message.subject).text if message.subject else None,
+        "excerpt": excerpt if len(excerpt) <= EXCERPT_CHARS else excerpt[: EXCERPT_CHARS - 1] + "…",
+        "customer_name": message.customer.name,
+        "ticket_url": message.ticket.url if message.ticket else None,
+        "ticket_system": message.ticket.system if message.ticket else None,
+    }
+
+
+def _seconds(interval: timedelta | None) -> float | None:
+    return interval.total_seconds() if interval is not None else None
+
+
+def redacted(message: SupportMessage) -> SupportMessage:
+    """The message with PII masked in its text and the customer's e-mail dropped."""
+    return message.model_copy(
+        update={
+            "body": redact(message.body).text,
+            "subject": redact(message.subject).text if message.subject else None,
+            "customer": message.customer.model_copy(update={"email": None}),
+        }
+    )
+
+
+def message_row(message: SupportMessage, record: ConsumerRecord, raw: bool = True) -> MessageRow:
+    """`raw=False` stores the (redacted) parsed message in place of the bytes received."""
+    return MessageRow(
+        id=message.id,
+        conversation_id=message.conversation_key,
+        channel=message.channel,
+        customer_id=message.customer.id,
+        customer_tier=message.customer.tier,
+        ticket_id=str(message.ticket.id) if message.ticket and message.ticket.id is not None else None,
+        created_at=message.created_at,
+        raw=record.value.decode("utf-8") if raw else message.model_dump_json(),
+        parsed=message.model_dump(mode="json"),
+        kafka_topic=record.topic,
+        kafka_partition=record.partition,
+        kafka_offset=record.offset,
+    )
+
+
+def triage_row(message: SupportMessage, triage: Triage, receivers: list[str]) -> TriageRow:
+    return TriageRow(message_id=message.id, receivers=receivers, **triage.model_dump())

@@ -1,0 +1,139 @@
+"""Helpdesk write-back through the Zendesk Support API: priority, tags and an internal note.
+
+`PUT /api/v2/tickets/{id}.json` with basic auth `{email}/token:{api_token}`. The update is one request,
+so it is applied whole or not at all. The internal note carries the delivery id, so a delivery that
+may have gone out before a crash is looked up in the ticket's comments before it is sent again.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+from triage.receivers.base import DeliveryFailed, Outcome
+from triage.routing.tree import HelpdeskReceiver
+from triage.settings import HelpdeskSettings
+from triage.store.tables import DeliveryRow
+
+MAX_WAIT_S = 30.0  # the longest Retry-After honoured inline; longer ones go back to the queue
+
+
+class HelpdeskConfigError(Exception):
+    """The helpdesk cannot be used as configured (bad URL, bad credentials); raised at start."""
+
+
+def make_client(settings: HelpdeskSettings, timeout_s: float = 15.0) -> httpx.Client:
+    return httpx.Client(
+        base_url=settings.base_url.rstrip("/"),
+        auth=(f"{settings.email}/token", settings.api_token),
+        timeout=timeout_s,
+        headers={"Accept": "application/json"},
+    )
+
+
+def check_credentials(client: httpx.Client) -> None:
+    """GET /api/v2/users/me.json, so bad credentials stop the worker at start with one line."""
+    try:
+        response = client.get("/api/v2/users/me.json")
+    except httpx.HTTPError as error:
+        raise HelpdeskConfigError(f"cannot reach the helpdesk at {client.base_url}: {error}") from None
+    if response.status_code in (401, 403):
+        raise HelpdeskConfigError(
+            f"the helpdesk at {client.base_url} rejected TRIAGE_HELPDESK__EMAIL / TRIAGE_HELPDESK__API_TOKEN "
+            f"(HTTP {response.status_code})"
+        )
+    if response.status_code >= 400:
+        raise HelpdeskConfigError(f"the helpdesk at {client.base_url} answered HTTP {response.status_code}")
+
+
+def marker(delivery_id: int) -> str:
+    return f"[triage delivery {delivery_id}]"
+
+
+def ticket_update(case: dict[str, Any], config: HelpdeskReceiver, delivery_id: int) -> dict[str, Any]:
+    ticket: dict[str, Any] = {
+        "additional_tags": [
+            *config.tags,
+            f"triage_{case['urgency']}",
+            f"sentiment_{case['sentiment']}",
+            f"category_{case['category']}",
+        ]
+    }
+    if config.set_priority:
+        ticket["priority"] = case["urgency"]  # Zendesk's priorities are the same four words
+    if config.internal_note:
+        degraded = " (fallback model: the LLM was unavailable)" if case.get("degraded") else ""
+        ticket["comment"] = {
+            "public": False,
+            "body": (
+                f"Triage: {case['urgency']} urgency, {case['sentiment']} sentiment, {case['category']}.\n"
+                f"Summary: {case['summary']}\n"
+                f"Model: {case['model']}, confidence {case['confidence']:.0%}{degraded}\n"
+                f"{marker(delivery_id)}"
+            ),
+        }
+    return {"ticket": ticket}
+
+
+class HelpdeskSender:
+    batch_size = 1
+
+    def __init__(self, client: httpx.Client, config: HelpdeskReceiver) -> None:
+        self.client = client
+        self.config = config
+
+    def send_batch(self, deliveries: Sequence[DeliveryRow]) -> list[Outcome | DeliveryFailed]:
+        return [self._send(delivery) for delivery in deliveries]
+
+    def _send(self, delivery: DeliveryRow) -> Outcome | DeliveryFailed:
+        ticket_id = delivery.payload.get("ticket_id")
+        if ticket_id in (None, ""):
+            return Outcome("skipped", "no ticket id")
+        try:
+            if (
+                delivery.attempts > 1
+                and self.config.internal_note
+                and self._already_noted(ticket_id, delivery.id)
+            ):
+                return Outcome("sent", "found the note after a retry")
+            body = ticket_update(delivery.payload, self.config, delivery.id)
+            response = self._request("PUT", f"/api/v2/tickets/{ticket_id}.json", json=body)
+        except httpx.HTTPError as error:
+            return DeliveryFailed(f"helpdesk ticket {ticket_id}: {type(error).__name__}: {error}")
+        if response.status_code < 300:
+            return Outcome("sent", f"ticket {ticket_id} updated")
+        if response.status_code == 404:
+            return Outcome("skipped", f"ticket {ticket_id} not found")
+        if response.status_code == 422:
+            return Outcome("skipped", f"ticket {ticket_id} refused the update: {response.text[:200]}")
+        return DeliveryFailed(
+            f"helpdesk ticket {ticket_id}: HTTP {response.status_code}", retry_after_s=_retry_after(response)
+        )
+
+    def _already_noted(self, ticket_id: Any, delivery_id: int) -> bool:
+        response = self._request("GET", f"/api/v2/tickets/{ticket_id}/comments.json")
+        if response.status_code >= 300:
+            raise httpx.HTTPStatusError("comments lookup failed", request=response.request, response=response)
+        return any(marker(delivery_id) in str(c.get("body", "")) for c in response.json().get("comments", []))
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One request, waiting out 429s (Retry-After) and retrying 5xx a few times."""
+        for attempt in range(4):
+            response = self.client.request(method, path, **kwargs)
+            if response.status_code != 429 and response.status_code < 500:
+                return response
+            wait = _retry_after(response) or 2.0**attempt
+            if wait > MAX_WAIT_S or attempt == 3:
+                return response
+            time.sleep(wait)
+        return response
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    try:
+        return float(response.headers["Retry-After"])
+    except (KeyError, ValueError):
+        return None

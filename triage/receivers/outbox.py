@@ -1,0 +1,127 @@
+"""The outbox sender: one lane (a thread) per receiver sends that receiver's stored deliveries.
+
+A delivery is stored in the same transaction as its triage result, so a crash between storing and
+sending loses nothing. A lane claims deliveries (see Store.claim_deliveries), sends them, and marks
+each sent, skipped, or failed (back in the queue). Lanes are independent, so a Slack channel that is
+rate-limited never holds back the results topic or another channel.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+
+from triage.ops import metrics
+from triage.receivers.base import DeliveryFailed, Sender, SkippingSender
+from triage.store import DeliveryUpdate, Store, StoreUnavailable
+from triage.store.tables import DeliveryRow
+
+log = logging.getLogger(__name__)
+MAX_RETRY_WAIT_S = 300.0  # a failing delivery is tried again after 2, 4, 8 ... seconds, at most this
+
+
+class Outbox:
+    def __init__(
+        self,
+        store: Store,
+        senders: dict[str, Sender],
+        claimer: str,
+        lease: timedelta,
+        idle_wait_s: float = 0.2,
+    ) -> None:
+        self.store = store
+        self.senders = senders
+        self.claimer = claimer
+        self.lease = lease
+        self.idle_wait_s = idle_wait_s
+        self._lanes: dict[str, threading.Thread] = {}
+        self._wake = threading.Condition()
+        self._stopping = threading.Event()
+
+    def start(self) -> None:
+        for receiver in set(self.senders) | set(self.store.unfinished_receivers()):
+            self._start_lane(receiver)
+
+    def use(self, senders: dict[str, Sender]) -> None:
+        """New senders after a routing reload; lanes for new receivers start at once."""
+        self.senders = senders
+        if self._lanes:
+            for receiver in senders:
+                self._start_lane(receiver)
+
+    def wake(self) -> None:
+        """New deliveries were stored: lanes waiting for work look again now."""
+        with self._wake:
+            self._wake.notify_all()
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Let each lane finish the batch at hand, then stop."""
+        self._stopping.set()
+        self.wake()
+        for lane in self._lanes.values():
+            lane.join(timeout=timeout_s)
+        self._lanes.clear()
+        self._stopping.clear()
+
+    def send_once(self, receiver: str) -> int:
+        """Claim and send one batch for a receiver; returns how many deliveries it handled."""
+        sender = self.senders.get(receiver) or SkippingSender(
+            f"receiver {receiver!r} is no longer in the routing file"
+        )
+        rows = self.store.claim_deliveries(receiver, self.claimer, sender.batch_size, self.lease)
+        if not rows:
+            return 0
+        try:
+            outcomes = sender.send_batch(rows)
+        except Exception as error:  # a sender bug must not kill the lane: the batch is retried
+            log.exception("sender for %s failed", receiver)
+            outcomes = [DeliveryFailed(f"{type(error).__name__}: {error}")] * len(rows)
+        self.store.finish_deliveries(self._updates(receiver, rows, outcomes))
+        return len(rows)
+
+    def _updates(
+        self, receiver: str, rows: Sequence[DeliveryRow], outcomes: Sequence
+    ) -> list[DeliveryUpdate]:
+        updates = []
+        for row, outcome in zip(rows, outcomes, strict=True):
+            if isinstance(outcome, DeliveryFailed):
+                wait = outcome.retry_after_s or min(MAX_RETRY_WAIT_S, 2.0**row.attempts)
+                retry_at = datetime.now(UTC) + timedelta(seconds=wait)
+                updates.append(DeliveryUpdate(row.id, "failed", str(outcome), retry_at))
+                log.warning(
+                    "delivery to %s failed, will retry: %s",
+                    receiver,
+                    outcome,
+                    extra={"message_id": row.message_id, "receiver": receiver},
+                )
+                metrics.DELIVERIES.labels(receiver, "failed").inc()
+            else:
+                updates.append(DeliveryUpdate(row.id, outcome.status, outcome.detail))
+                metrics.DELIVERIES.labels(receiver, outcome.status).inc()
+        return updates
+
+    def _start_lane(self, receiver: str) -> None:
+        if receiver in self._lanes:
+            return
+        lane = threading.Thread(
+            target=self._run_lane, args=(receiver,), name=f"outbox-{receiver}", daemon=True
+        )
+        self._lanes[receiver] = lane
+        lane.start()
+
+    def _run_lane(self, receiver: str) -> None:
+        backoff = 0.0
+        while not self._stopping.is_set():
+            try:
+                handled = self.send_once(receiver)
+                backoff = 0.0
+            except StoreUnavailable as error:
+                backoff = min(30.0, max(1.0, backoff * 2))
+                log.warning("outbox lane %s: %s; retrying in %.0fs", receiver, error, backoff)
+                self._stopping.wait(backoff)
+                continue
+            if not handled:
+                with self._wake:
+                    self._wake.wait(self.idle_wait_s)

@@ -1,0 +1,113 @@
+"""Testing a routing file before it goes live: expected-receiver cases, and a replay of stored traffic."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from triage.message import SupportMessage, Triage
+from triage.routing.tree import RoutingTree, case_fields
+from triage.routing.yamlfile import load_model, read_text
+
+
+class Case(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = None
+    fields: dict[str, Any] = Field(
+        description="triage fields and message paths; nested mappings are flattened"
+    )
+    expect: list[str]
+
+
+class CaseFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    cases: list[Case] = Field(min_length=1)
+
+
+@dataclass(frozen=True)
+class CaseResult:
+    name: str
+    expected: list[str]
+    actual: list[str]
+    explanation: list[str]
+
+    @property
+    def passed(self) -> bool:
+        return sorted(self.expected) == sorted(self.actual)
+
+    @property
+    def missing(self) -> list[str]:
+        return [name for name in self.expected if name not in self.actual]
+
+    @property
+    def unexpected(self) -> list[str]:
+        return [name for name in self.actual if name not in self.expected]
+
+
+def flatten(fields: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in fields.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def load_cases(path: Path | str) -> list[Case]:
+    cases, _ = load_model(read_text(path, "routing test file"), str(path), CaseFile, "'cases'")
+    return cases.cases
+
+
+def run_cases(tree: RoutingTree, cases: Iterable[Case]) -> list[CaseResult]:
+    results = []
+    for index, case in enumerate(cases, start=1):
+        fields = flatten(case.fields)
+        results.append(
+            CaseResult(case.name or f"case {index}", case.expect, tree.route(fields), tree.explain(fields))
+        )
+    return results
+
+
+@dataclass
+class RouteDiff:
+    """What a new routing tree would change on a set of past cases."""
+
+    cases: int = 0
+    changed: int = 0
+    appear: Counter[str] = field(default_factory=Counter)  # receiver -> alerts the new tree adds
+    disappear: Counter[str] = field(default_factory=Counter)  # receiver -> alerts it removes
+    examples: dict[str, list[str]] = field(default_factory=dict)  # "+receiver"/"-receiver" -> message ids
+
+    def add(self, message_id: str, live: list[str], new: list[str]) -> None:
+        self.cases += 1
+        added = [r for r in new if r not in live]
+        removed = [r for r in live if r not in new]
+        if added or removed:
+            self.changed += 1
+        for sign, receivers, counter in (("+", added, self.appear), ("-", removed, self.disappear)):
+            for receiver in receivers:
+                counter[receiver] += 1
+                sample = self.examples.setdefault(f"{sign}{receiver}", [])
+                if len(sample) < 5:
+                    sample.append(message_id)
+
+
+def diff_trees(live: RoutingTree, new: RoutingTree, cases: Iterable[tuple[str, dict[str, Any]]]) -> RouteDiff:
+    diff = RouteDiff()
+    for message_id, fields in cases:
+        diff.add(message_id, live.route(fields), new.route(fields))
+    return diff
+
+
+def stored_case(parsed: dict[str, Any], result: Any) -> dict[str, Any]:
+    """Matcher fields for a stored message and its TriageRow, as the worker saw them."""
+    triage = Triage.model_validate({name: getattr(result, name) for name in Triage.model_fields})
+    return case_fields(SupportMessage.model_validate(parsed), triage)

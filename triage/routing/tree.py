@@ -1,0 +1,216 @@
+"""The routing file: receivers and a route tree with Alertmanager's semantics.
+
+A message enters at the root. A route matches when all its matchers hold. Children are tried in
+order; the first matching child takes the message unless it says `continue: true`. A matching route
+none of whose children matched delivers to its own receiver.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from triage.message import SupportMessage, Triage
+from triage.routing.matchers import Matcher, MatcherError, parse_matcher
+from triage.routing.timing import QuietHours, parse_duration
+from triage.routing.yamlfile import fail_at, load_model, read_text
+
+RESULTS_RECEIVER = "_results"  # the results topic: always delivered, not named in the routing file
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class ConsoleReceiver(Strict):
+    pass
+
+
+class SlackReceiver(Strict):
+    channel: str = Field(min_length=1)
+
+
+class HelpdeskReceiver(Strict):
+    set_priority: bool = True
+    tags: list[str] = Field(default_factory=list)
+    internal_note: bool = True
+
+
+class Receiver(Strict):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][\w.\-]*$")
+    console: ConsoleReceiver | None = None
+    slack: SlackReceiver | None = None
+    helpdesk: HelpdeskReceiver | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Receiver:
+        kinds = [kind for kind in ("console", "slack", "helpdesk") if getattr(self, kind) is not None]
+        if len(kinds) != 1:
+            raise ValueError(f"receiver {self.name!r} needs exactly one of console, slack, helpdesk")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(kind for kind in ("console", "slack", "helpdesk") if getattr(self, kind) is not None)
+
+
+class Route(Strict):
+    receiver: str | None = None
+    matchers: list[Matcher] = Field(default_factory=list)
+    continue_: bool = Field(False, alias="continue")
+    repeat_interval: timedelta | None = Field(
+        None, description="follow-ups in a conversation re-notify the channel at most this often"
+    )
+    quiet_hours: QuietHours | None = None
+    routes: list[Route] = Field(default_factory=list)
+
+    @field_validator("repeat_interval", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        return parse_duration(value) if isinstance(value, str) else value
+
+    @field_validator("matchers", mode="before")
+    @classmethod
+    def _parse_matchers(cls, value: Any) -> list[Matcher]:
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise ValueError("matchers is a list of strings like 'urgency >= high'")
+        try:
+            return [parse_matcher(item) for item in value]
+        except MatcherError as error:
+            raise ValueError(str(error)) from None
+
+    def matches(self, case: dict[str, Any]) -> bool:
+        return all(matcher.matches(case) for matcher in self.matchers)
+
+
+class RoutingConfig(Strict):
+    receivers: list[Receiver] = Field(min_length=1)
+    route: Route
+
+
+def _cross_check(config: RoutingConfig) -> tuple[tuple[int | str, ...], str] | None:
+    """The first reference problem pydantic cannot see, with the location it concerns."""
+    names = [receiver.name for receiver in config.receivers]
+    for index, name in enumerate(names):
+        if name in names[:index]:
+            return ("receivers", index, "name"), f"receiver name {name!r} is used twice"
+    if config.route.receiver is None:
+        return ("route",), "the root route needs a receiver (the default)"
+    if config.route.matchers:
+        return ("route", "matchers"), "the root route matches every message and takes no matchers"
+    for loc, route in _walk(config.route, ("route",)):
+        if route.receiver is not None and route.receiver not in names:
+            return (*loc, "receiver"), f"receiver {route.receiver!r} is not defined under receivers"
+    return None
+
+
+def _walk(route: Route, loc: tuple[int | str, ...]) -> list[tuple[tuple[int | str, ...], Route]]:
+    found = [(loc, route)]
+    for index, child in enumerate(route.routes):
+        found.extend(_walk(child, (*loc, "routes", index)))
+    return found
+
+
+@dataclass(frozen=True)
+class Match:
+    """A receiver chosen for a case, with the settings of the route that chose it."""
+
+    receiver: str
+    path: str  # e.g. route.routes[1]
+    repeat_interval: timedelta | None
+    quiet_hours: QuietHours | None
+
+
+class RoutingTree:
+    def __init__(self, config: RoutingConfig, source: str = "<memory>") -> None:
+        self.config = config
+        self.source = source
+        self.receivers = {receiver.name: receiver for receiver in config.receivers}
+
+    def route(self, case: dict[str, Any]) -> list[str]:
+        """Receiver names for a case, in tree order, each once."""
+        return [match.receiver for match in self.matches(case)]
+
+    def matches(self, case: dict[str, Any]) -> list[Match]:
+        """The receivers for a case, each once (the first route that chose it wins)."""
+        root = self.config.route
+        inherited = Match(root.receiver or "", "route", root.repeat_interval, root.quiet_hours)
+        chosen: dict[str, Match] = {}
+        for match in self._match(root, "route", case, inherited, trace=None):
+            chosen.setdefault(match.receiver, match)
+        return list(chosen.values())
+
+    def explain(self, case: dict[str, Any]) -> list[str]:
+        """How the tree decided: each route tried, and the matcher that failed or the receiver chosen."""
+        trace: list[str] = []
+        root = self.config.route
+        inherited = Match(root.receiver or "", "route", root.repeat_interval, root.quiet_hours)
+        self._match(root, "route", case, inherited, trace)
+        return trace
+
+    def _match(
+        self, route: Route, path: str, case: dict[str, Any], parent: Match, trace: list[str] | None
+    ) -> list[Match]:
+        depth = "  " * path.count("routes[")
+        failed = next((m for m in route.matchers if not m.matches(case)), None)
+        if failed is not None:
+            if trace is not None:
+                actual = case.get(failed.field)
+                trace.append(f"{depth}{path}: no match, '{failed}' is false ({failed.field}={actual!r})")
+            return []
+        own = Match(
+            route.receiver or parent.receiver,
+            path,
+            route.repeat_interval if route.repeat_interval is not None else parent.repeat_interval,
+            route.quiet_hours or parent.quiet_hours,
+        )
+        if trace is not None:
+            why = " and ".join(f"'{m}'" for m in route.matchers) or "no matchers"
+            trace.append(f"{depth}{path}: matched ({why})")
+        found: list[Match] = []
+        for index, child in enumerate(route.routes):
+            child_matches = self._match(child, f"{path}.routes[{index}]", case, own, trace)
+            if child_matches:
+                found.extend(child_matches)
+                if not child.continue_:
+                    if trace is not None and index + 1 < len(route.routes):
+                        trace.append(f"{depth}  (stop: {path}.routes[{index}] has no 'continue: true')")
+                    break
+        if not found:
+            if trace is not None:
+                trace.append(f"{depth}{path}: delivers to {own.receiver}")
+            return [own]
+        return found
+
+
+def case_fields(message: SupportMessage, triage: Triage) -> dict[str, Any]:
+    """The fields matchers can name: triage fields plus dotted paths into the message."""
+    case: dict[str, Any] = {}
+    _flatten(message.model_dump(mode="json"), "", case)
+    case.update(triage.model_dump(mode="json"))
+    case["conversation_id"] = message.conversation_key
+    return case
+
+
+def _flatten(value: Any, prefix: str, into: dict[str, Any]) -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _flatten(item, f"{prefix}{key}.", into)
+    else:
+        into[prefix[:-1]] = value
+
+
+def parse_routing(text: str, source: str = "<memory>") -> RoutingTree:
+    config, root = load_model(text, source, RoutingConfig, "'receivers' and 'route'")
+    problem = _cross_check(config)
+    if problem:
+        fail_at(source, root, *problem)
+    return RoutingTree(config, source)
+
+
+def load_routing(path: Path | str) -> RoutingTree:
+    return parse_routing(read_text(path, "routing file"), str(path))

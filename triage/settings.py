@@ -1,0 +1,222 @@
+"""One settings object for everything a worker needs.
+
+Sources, highest priority first: keyword arguments, `TRIAGE_*` environment variables (nested with
+`__`), a `.env` file, the YAML file named by `TRIAGE_CONFIG` (default `config/triage.yaml`), defaults.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+DEFAULT_CONFIG_FILE = "config/triage.yaml"
+DEFAULT_ROUTING_FILE = Path("config/routing.yaml")
+
+
+class Section(BaseModel):
+    """A nested settings group; unknown keys are a mistake worth reporting."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class KafkaSettings(Section):
+    bootstrap_servers: str = Field("", description="host:port[,host:port]; empty = none configured")
+    group_id: str = Field("triage", min_length=1)
+    input_topic: str = Field("support.messages", min_length=1)
+    results_topic: str = Field("support.triaged", min_length=1)
+    dlq_topic: str = Field("support.messages.dlq", min_length=1)
+    session_timeout_ms: int = Field(10_000, ge=1000)
+    heartbeat_interval_ms: int = Field(3_000, ge=100)
+    max_poll_records: int = Field(500, ge=1)
+    poll_timeout_ms: int = Field(500, ge=10)
+    create_topics: bool = Field(True, description="create missing topics at start (Tansu has no auto-create)")
+    partitions: int = Field(6, ge=1, description="partitions for topics the worker creates")
+    replication_factor: int = Field(1, ge=1)
+    client: dict[str, Any] = Field(
+        default_factory=dict,
+        description="extra kafka-python settings passed through (security_protocol, sasl_*, fetch sizes)",
+    )
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _hosts_have_ports(cls, value: str) -> str:
+        for server in filter(None, (part.strip() for part in value.split(","))):
+            host, sep, port = server.rpartition(":")
+            if not sep or not host or not port.isdigit():
+                raise ValueError(f"{server!r} is not host:port")
+        return value.strip()
+
+
+class ClassifierSettings(Section):
+    backend: Literal["rules", "embedded", "llm"] = "embedded"
+    model_dir: Path | None = Field(None, description="heads from `triage train`; default: the packaged ones")
+    fallback: Literal["embedded", "rules"] = Field(
+        "embedded", description="used with degraded=true when the LLM is down"
+    )
+    categories: list[str] = Field(
+        default_factory=lambda: [
+            "billing",
+            "outage",
+            "bug",
+            "account_access",
+            "shipping",
+            "refund",
+            "cancellation",
+            "feature_request",
+            "how_to",
+            "praise",
+            "security",
+            "other",
+        ],
+        min_length=1,
+    )
+
+
+class Price(Section):
+    """US dollars per million tokens."""
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+    cached_input: float | None = Field(None, ge=0)
+
+
+class LLMSettings(Section):
+    base_url: str = "https://api.openai.com/v1"
+    api_key: str = ""
+    model: str = "gpt-4o-mini"
+    timeout_s: float = Field(20.0, gt=0, description="one HTTP call")
+    max_attempts: int = Field(4, ge=1, description="calls per message, retries on 429, 5xx and timeouts")
+    max_retry_time_s: float = Field(30.0, gt=0, description="total time one message may spend retrying")
+    response_format: Literal["json_schema", "json_object"] = Field(
+        "json_schema", description="json_object for servers without structured outputs"
+    )
+    temperature: float = Field(0.0, ge=0, le=2)
+    breaker_failures: int = Field(5, ge=1, description="consecutive failures that open the circuit")
+    breaker_cooldown_s: float = Field(30.0, gt=0, description="how long an open circuit skips the LLM")
+    prices: dict[str, Price] = Field(
+        default_factory=lambda: {
+            "gpt-4o-mini": Price(input=0.15, output=0.60, cached_input=0.075),
+            "gpt-4o": Price(input=2.50, output=10.00, cached_input=1.25),
+            "gpt-4.1-mini": Price(input=0.40, output=1.60, cached_input=0.10),
+        }
+    )
+
+
+class SlackSettings(Section):
+    token: str = ""
+    base_url: str = "https://slack.com/api/"
+
+
+class HelpdeskSettings(Section):
+    base_url: str = ""
+    email: str = ""
+    api_token: str = ""
+
+
+class HTTPSettings(Section):
+    port: int = Field(8080, ge=0, le=65535)
+
+
+class WorkerSettings(Section):
+    concurrency: int = Field(32, ge=1)
+    max_body_bytes: int = Field(64 * 1024, ge=1, description="larger bodies go to the dead-letter topic")
+    retry_backoff_s: float = Field(1.0, gt=0, description="first wait after a transient failure")
+    retry_backoff_max_s: float = Field(30.0, gt=0)
+    delivery_lease_s: float = Field(
+        60.0, gt=0, description="a claimed delivery not finished in this time is taken over (its sender died)"
+    )
+
+
+class LogSettings(Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["json", "text"] = "json"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="TRIAGE_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="forbid",
+    )
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    database_url: str = "sqlite:///triage.db"
+    routing_file: Path = DEFAULT_ROUTING_FILE
+    classifier: ClassifierSettings = Field(default_factory=ClassifierSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    slack: SlackSettings = Field(default_factory=SlackSettings)
+    helpdesk: HelpdeskSettings = Field(default_factory=HelpdeskSettings)
+    http: HTTPSettings = Field(default_factory=HTTPSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
+    store_original_text: bool = Field(
+        True, description="false: the store keeps only the redacted subject and body, and no customer e-mail"
+    )
+
+    def routing_path(self) -> Path:
+        """The routing file; when the default path does not exist here (the worker runs outside a
+        checkout), the example tree shipped in the package, which matches config/routing.yaml."""
+        if self.routing_file == DEFAULT_ROUTING_FILE and not self.routing_file.exists():
+            return Path(__file__).parent / "defaults" / "routing.yaml"
+        return self.routing_file
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite://", "postgresql")):
+            raise ValueError("must start with sqlite:// or postgresql+psycopg://")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        config_file = os.environ.get("TRIAGE_CONFIG", DEFAULT_CONFIG_FILE)
+        yaml_settings = YamlConfigSettingsSource(settings_cls, yaml_file=config_file)
+        return init_settings, env_settings, dotenv_settings, yaml_settings
+
+
+class SettingsError(Exception):
+    """Settings that cannot be used; the message is one line naming the setting."""
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """`TRIAGE_KAFKA__SESSION_TIMEOUT_MS (kafka.session_timeout_ms): Input should be ...` for each error."""
+    parts = []
+    for item in error.errors():
+        path = [str(p) for p in item["loc"]]
+        env_name = "TRIAGE_" + "__".join(p.upper() for p in path)
+        value = item.get("input")
+        shown = f" (got {value!r})" if isinstance(value, str | int | float) and len(repr(value)) < 80 else ""
+        parts.append(f"{env_name} ({'.'.join(path)}): {item['msg']}{shown}")
+    return "; ".join(parts)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read and validate the settings, raising SettingsError with one readable line."""
+    config_file = os.environ.get("TRIAGE_CONFIG")
+    if config_file and not Path(config_file).is_file():
+        raise SettingsError(f"TRIAGE_CONFIG: file {config_file!r} does not exist")
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        raise SettingsError("invalid setting: " + describe_validation_error(error)) from None
+    except (OSError, ValueError) as error:  # an unreadable or malformed YAML file
+        raise SettingsError(
+            f"cannot read settings from {config_file or DEFAULT_CONFIG_FILE}: {error}"
+        ) from None

@@ -1,0 +1,232 @@
+"""Store: the engine, migrations, and the few writes and reads the worker needs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, func, select, text, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import InterfaceError as SAInterfaceError
+from sqlalchemy.orm import Session, sessionmaker
+
+from triage.store.tables import DeliveryRow, MessageRow, SlackThreadRow, TriageRow
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+@dataclass(frozen=True)
+class DeliveryUpdate:
+    id: int
+    status: str  # "sent", "skipped" (final) or "failed" (to be tried again)
+    detail: str | None = None
+    retry_at: datetime | None = None  # with "failed": not before this time
+
+
+class StoreUnavailable(Exception):
+    """The database cannot be reached or refused the write; the work must be retried, never skipped."""
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers (reports, demo) never block the worker
+    cursor.execute("PRAGMA synchronous=NORMAL")  # durable across a process crash, which is what we need
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A transaction; database connection failures surface as StoreUnavailable."""
+        try:
+            with self._sessions.begin() as session:
+                yield session
+        except (OperationalError, SAInterfaceError) as error:
+            raise self._unavailable(error) from error
+
+    def _unavailable(self, error: Exception) -> StoreUnavailable:
+        reason = " ".join(str(getattr(error, "orig", None) or error).split())  # drivers' messages span lines
+        return StoreUnavailable(f"database {self.safe_url}: {reason}")
+
+    @property
+    def safe_url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def upgrade(self) -> None:
+        """Bring the schema to the newest migration (safe to run on every start)."""
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        try:
+            with self.engine.begin() as connection:
+                config.attributes["connection"] = connection
+                command.upgrade(config, "head")
+        except (OperationalError, SAInterfaceError) as error:
+            raise self._unavailable(error) from error
+
+    def ping(self) -> None:
+        with self.session() as session:
+            session.execute(text("SELECT 1"))
+
+    # --- messages and results -------------------------------------------------------------------
+
+    def is_processed(self, message_id: str) -> bool:
+        with self.session() as session:
+            return session.get(MessageRow, message_id) is not None
+
+    def save_triaged(self, message: MessageRow, result: TriageRow, deliveries: Iterable[DeliveryRow]) -> bool:
+        """Store a message, its result and its outbox rows in one transaction.
+
+        Returns False, writing nothing, when the message id is already stored (a redelivery, a
+        duplicate id, or another worker that got there first).
+        """
+        try:
+            with self.session() as session:
+                session.add(message)
+                session.flush()
+                session.add(result)
+                session.add_all(deliveries)
+        except IntegrityError:
+            if self.is_processed(message.id):
+                return False
+            raise
+        return True
+
+    def results(self, message_ids: Iterable[str]) -> list[tuple[MessageRow, TriageRow]]:
+        """Stored messages with their triage results, in the order of `message_ids`."""
+        ids = list(message_ids)
+        with self.session() as session:
+            query = select(MessageRow, TriageRow).join(TriageRow).where(MessageRow.id.in_(ids))
+            found = {message.id: (message, result) for message, result in session.execute(query)}
+        return [found[i] for i in ids if i in found]
+
+    def triaged_since(self, since: datetime, batch: int = 1000) -> Iterator[tuple[dict[str, Any], TriageRow]]:
+        """Each stored message (parsed JSON) with its triage result, triaged at or after `since`."""
+        with self.session() as session:
+            query = (
+                select(MessageRow.parsed, TriageRow)
+                .join(TriageRow)
+                .where(TriageRow.triaged_at >= since)
+                .order_by(TriageRow.triaged_at)
+                .execution_options(yield_per=batch)
+            )
+            yield from session.execute(query)  # rows unpack as (parsed, result)
+
+    def delivery_counts(self) -> dict[tuple[str, str], int]:
+        """How many deliveries each receiver has in each status."""
+        with self.session() as session:
+            query = select(DeliveryRow.receiver, DeliveryRow.status, func.count()).group_by(
+                DeliveryRow.receiver, DeliveryRow.status
+            )
+            return {(receiver, status): count for receiver, status, count in session.execute(query)}
+
+    # --- the outbox -----------------------------------------------------------------------------
+
+    def claim_deliveries(
+        self, receiver: str, claimer: str, limit: int, lease: timedelta
+    ) -> list[DeliveryRow]:
+        """Take up to `limit` deliveries for a receiver, oldest first, for sending.
+
+        Claimable: pending and due (quiet hours over), or claimed by a sender that has not finished
+        within the lease (it crashed). Each row is claimed with a conditional UPDATE, so two workers
+        never take the same delivery; `attempts` counts claims, so attempts > 1 means an earlier try
+        may have reached the service before the crash.
+        """
+        now = datetime.now(UTC)
+        claimable = (DeliveryRow.receiver == receiver) & (
+            (
+                (DeliveryRow.status == "pending")
+                & (DeliveryRow.not_before.is_(None) | (DeliveryRow.not_before <= now))
+            )
+            | ((DeliveryRow.status == "sending") & (DeliveryRow.claimed_at < now - lease))
+        )
+        with self.session() as session:
+            candidates = select(DeliveryRow.id).where(claimable).order_by(DeliveryRow.id).limit(limit)
+            if session.bind.dialect.name == "postgresql":
+                candidates = candidates.with_for_update(skip_locked=True)
+            claimed = []
+            for delivery_id in session.scalars(candidates).all():
+                result = session.execute(
+                    update(DeliveryRow)
+                    .where((DeliveryRow.id == delivery_id) & claimable)
+                    .values(
+                        status="sending",
+                        claimed_by=claimer,
+                        claimed_at=now,
+                        attempts=DeliveryRow.attempts + 1,
+                    )
+                )
+                if result.rowcount == 1:
+                    claimed.append(delivery_id)
+            rows = session.scalars(
+                select(DeliveryRow).where(DeliveryRow.id.in_(claimed)).order_by(DeliveryRow.id)
+            )
+            return list(rows)
+
+    def finish_deliveries(self, updates: Iterable[DeliveryUpdate]) -> None:
+        """Record what happened: sent or skipped is final; "failed" puts the delivery back in the queue."""
+        now = datetime.now(UTC)
+        with self.session() as session:
+            for item in updates:
+                values: dict[str, Any] = {"detail": item.detail}
+                if item.status == "failed":
+                    values.update(
+                        status="pending", claimed_by=None, claimed_at=None, not_before=item.retry_at
+                    )
+                else:
+                    values.update(status=item.status, sent_at=now)
+                session.execute(update(DeliveryRow).where(DeliveryRow.id == item.id).values(**values))
+
+    def unfinished_receivers(self) -> list[str]:
+        """Receivers with deliveries still to send, including ones no longer in the routing file."""
+        query = select(DeliveryRow.receiver).where(DeliveryRow.status.in_(("pending", "sending"))).distinct()
+        with self.session() as session:
+            return list(session.scalars(query))
+
+    def count_due(self, receiver: str | None = None) -> int:
+        """Deliveries that should be sent now and are not done yet (quiet-hours waits not counted)."""
+        now = datetime.now(UTC)
+        query = select(func.count()).where(
+            (DeliveryRow.status == "sending")
+            | (
+                (DeliveryRow.status == "pending")
+                & (DeliveryRow.not_before.is_(None) | (DeliveryRow.not_before <= now))
+            )
+        )
+        if receiver is not None:
+            query = query.where(DeliveryRow.receiver == receiver)
+        with self.session() as session:
+            return session.scalar(query) or 0
+
+    # --- Slack threads --------------------------------------------------------------------------
+
+    def slack_thread(self, conversation_id: str, channel: str) -> SlackThreadRow | None:
+        with self.session() as session:
+            return session.get(SlackThreadRow, (conversation_id, channel))
+
+    def save_slack_thread(self, thread: SlackThreadRow) -> None:
+        with self.session() as session:
+            session.merge(thread)

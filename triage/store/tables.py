@@ -1,0 +1,97 @@
+"""SQLAlchemy tables: every message, its triage result, and the outbox of deliveries.
+
+The schema is owned by the Alembic migrations in `migrations/`; these classes must match them
+(tests/store/test_migrations.py checks that autogenerate finds nothing to change).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class MessageRow(Base):
+    """One consumed, valid support message: the raw JSON as received and the parsed fields worth querying."""
+
+    __tablename__ = "messages"
+
+    id: Mapped[str] = mapped_column(String(256), primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(String(256), index=True)
+    channel: Mapped[str | None] = mapped_column(String(32))
+    customer_id: Mapped[str | None] = mapped_column(String(256), index=True)
+    customer_tier: Mapped[str | None] = mapped_column(String(32))
+    ticket_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    raw: Mapped[str] = mapped_column(Text)
+    parsed: Mapped[dict[str, Any]] = mapped_column(JSON)
+    kafka_topic: Mapped[str] = mapped_column(String(255))
+    kafka_partition: Mapped[int] = mapped_column(Integer)
+    kafka_offset: Mapped[int] = mapped_column(Integer)
+
+
+class TriageRow(Base):
+    """The classifier's judgement of a message and the receivers the routing tree chose."""
+
+    __tablename__ = "triage_results"
+
+    message_id: Mapped[str] = mapped_column(ForeignKey("messages.id"), primary_key=True)
+    urgency: Mapped[str] = mapped_column(String(16))
+    sentiment: Mapped[str] = mapped_column(String(16))
+    category: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(8))
+    summary: Mapped[str] = mapped_column(String(256))
+    confidence: Mapped[float] = mapped_column(Float)
+    model: Mapped[str] = mapped_column(String(128))
+    degraded: Mapped[bool] = mapped_column(default=False)
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
+    receivers: Mapped[list[str]] = mapped_column(JSON)
+    triaged_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+class DeliveryRow(Base):
+    """The outbox: one row per (message, receiver), written with the triage result, marked when sent."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("message_id", "receiver", name="uq_deliveries_message_receiver"),
+        Index("ix_deliveries_status_id", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(ForeignKey("messages.id"))
+    receiver: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | sending | sent | skipped
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    detail: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    not_before: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # quiet hours
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class SlackThreadRow(Base):
+    """The Slack thread a conversation's alerts go to, per channel."""
+
+    __tablename__ = "slack_threads"
+
+    conversation_id: Mapped[str] = mapped_column(String(256), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(128), primary_key=True)
+    thread_ts: Mapped[str] = mapped_column(String(32))
+    top_urgency: Mapped[str] = mapped_column(String(16))  # the highest urgency alerted at the top level
+    last_notified_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
