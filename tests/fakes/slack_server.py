@@ -39,6 +39,20 @@ def parsed(value: Any) -> Any:
     return (json.loads(value) if isinstance(value, str) and value else value) or None
 
 
+def within(p: Json, ts: str) -> bool:
+    """Slack's oldest/latest/inclusive filter on a message ts."""
+    oldest, latest, t = Decimal(p.get("oldest") or 0), Decimal(p.get("latest") or "Infinity"), Decimal(ts)
+    return oldest <= t <= latest if flag(p.get("inclusive")) else oldest < t < latest
+
+
+def page_of(found: list[Json], p: Json) -> Answer:
+    """Cursor pagination: `limit` per page, next_cursor until the last page."""
+    start, limit = int(p.get("cursor") or 0), int(p.get("limit") or 100)
+    more = len(found) > start + limit
+    cursor = str(start + limit) if more else ""
+    return ok(messages=found[start : start + limit], has_more=more, response_metadata={"next_cursor": cursor})
+
+
 class FakeSlack(LocalJSONServer):
     def __init__(self) -> None:
         super().__init__()
@@ -47,7 +61,7 @@ class FakeSlack(LocalJSONServer):
         self.requests: list[Json] = []  # method, params, token, content_type
         self.rate_limit_per_channel_s: float | None = None
         self._last_post: dict[str, float] = {}
-        self._clock_us = 1_700_000_000_000_000
+        self._clock_us = 0
 
     @property
     def base_url(self) -> str:
@@ -104,7 +118,7 @@ class FakeSlack(LocalJSONServer):
             wait = max(1, math.ceil(self.rate_limit_per_channel_s - (now - last)))
             return 429, {"Retry-After": str(wait)}, {"ok": False, "error": "ratelimited"}
         self._last_post[channel] = now
-        self._clock_us += 100
+        self._clock_us = max(self._clock_us + 1, time.time_ns() // 1000)  # Slack's ts is the post time
         message = {
             "channel": channel,
             "ts": f"{self._clock_us // 1_000_000}.{self._clock_us % 1_000_000:06d}",
@@ -135,29 +149,22 @@ class FakeSlack(LocalJSONServer):
         channel = p.get("channel")
         if not channel:
             return err("channel_not_found")
-        oldest, latest = Decimal(p.get("oldest") or 0), Decimal(p.get("latest") or "Infinity")
-        inclusive = flag(p.get("inclusive"))
-
-        def inside(ts: str) -> bool:
-            t = Decimal(ts)
-            return oldest <= t <= latest if inclusive else oldest < t < latest
-
         found = [
             self._view(m)
             for m in reversed(self.messages)
-            if m["channel"] == channel and inside(m["ts"]) and (not m["thread_ts"] or m["reply_broadcast"])
+            if m["channel"] == channel
+            and within(p, m["ts"])
+            and (not m["thread_ts"] or m["reply_broadcast"])
         ]
-        start, limit = int(p.get("cursor") or 0), int(p.get("limit") or 100)
-        page, more = found[start : start + limit], len(found) > start + limit
-        cursor = str(start + limit) if more else ""
-        return ok(messages=page, has_more=more, response_metadata={"next_cursor": cursor})
+        return page_of(found, p)
 
     def _replies(self, p: Json) -> Answer:
+        """As Slack: the parent first (always), then the replies inside oldest/latest, oldest first."""
         channel, ts = p.get("channel"), p.get("ts")
         thread = [m for m in self.messages if m["channel"] == channel and ts in (m["ts"], m["thread_ts"])]
         if not thread or thread[0]["ts"] != ts:
             return err("thread_not_found")
-        return ok(messages=[self._view(m) for m in thread], has_more=False)
+        return page_of([self._view(thread[0])] + [self._view(m) for m in thread[1:] if within(p, m["ts"])], p)
 
     def _permalink(self, p: Json) -> Answer:
         channel, ts = p.get("channel"), p.get("message_ts")

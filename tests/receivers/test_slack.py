@@ -4,13 +4,13 @@ import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import delete, update
 
 from tests.receivers.conftest import claim_one, store_case
 from triage.receivers.base import DeliveryFailed, Outcome
 from triage.receivers.outbox import Outbox
 from triage.receivers.slack import SlackConfigError, SlackSender, check_token, make_client
-from triage.store.tables import DeliveryRow
+from triage.store.tables import DeliveryRow, SlackThreadRow
 
 MENTIONS = [
     "<!channel>",
@@ -140,6 +140,44 @@ def test_a_follow_up_posted_before_a_crash_is_found_in_its_thread(slack, store):
     [again] = store.claim_deliveries("oncall", "restarted", 1, timedelta(seconds=-1))
     assert "found" in s.send_batch([again])[0].detail
     assert len(slack.messages_in("#support-urgent")) == 2
+
+
+def crash_after_posting(store, delivery_id: int, forget_thread: bool = False) -> None:
+    """What a kill -9 between chat.postMessage and the store's update leaves behind."""
+    with store.session() as session:
+        session.execute(
+            update(DeliveryRow)
+            .where(DeliveryRow.id == delivery_id)
+            .values(status="sending", claimed_at=DeliveryRow.created_at)
+        )
+        if forget_thread:
+            session.execute(delete(SlackThreadRow))
+
+
+def test_a_thread_opened_just_before_a_crash_still_gets_the_follow_ups(slack, store):
+    s = sender(slack, store)
+    first = store_case(store, "oncall", conversation="conv-k")
+    send(s, store)
+    crash_after_posting(store, first.id, forget_thread=True)  # died before saving the thread
+    [again] = store.claim_deliveries("oncall", "restarted", 1, timedelta(seconds=-1))
+    assert "found in the channel" in s.send_batch([again])[0].detail
+    store_case(store, "oncall", conversation="conv-k")
+    send(s, store)
+    [parent] = slack.top_level("#support-urgent")
+    assert len(slack.replies("#support-urgent", parent["ts"])) == 1
+
+
+def test_the_crash_lookup_reads_past_the_first_page_of_history(slack, store):
+    s = sender(slack, store)
+    first = store_case(store, "oncall", conversation="conv-old")
+    send(s, store)
+    client = make_client("xoxb-test", slack.base_url)
+    for n in range(205):  # other traffic in the channel pushes the alert off the first page
+        client.chat_postMessage(channel="#support-urgent", text=f"chatter {n}")
+    crash_after_posting(store, first.id, forget_thread=True)
+    [again] = store.claim_deliveries("oncall", "restarted", 1, timedelta(seconds=-1))
+    assert "found in the channel" in s.send_batch([again])[0].detail
+    assert len(slack.top_level("#support-urgent")) == 206
 
 
 def test_one_rate_limited_channel_does_not_hold_back_another(slack, store):

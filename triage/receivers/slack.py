@@ -21,11 +21,7 @@ from typing import Any
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.http_retry.builtin_handlers import (
-    ConnectionErrorRetryHandler,
-    RateLimitErrorRetryHandler,
-    ServerErrorRetryHandler,
-)
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from triage.message import URGENCY_ORDER
 from triage.receivers.base import DeliveryFailed, Outcome
@@ -70,11 +66,9 @@ def make_client(token: str, base_url: str, timeout_s: float = 10.0) -> WebClient
         token=token,
         base_url=base_url,
         timeout=int(timeout_s),
-        retry_handlers=[
-            ConnectionErrorRetryHandler(max_retry_count=2),
-            RateLimitErrorRetryHandler(max_retry_count=2),
-            ServerErrorRetryHandler(max_retry_count=2),
-        ],
+        # Only 429s are retried in place: a 429 was surely not posted. A dropped connection or a 5xx
+        # may have been, so those go back to the outbox, whose next try looks for the post first.
+        retry_handlers=[RateLimitErrorRetryHandler(max_retry_count=2)],
     )
 
 
@@ -161,6 +155,7 @@ class SlackSender:
             if delivery.attempts > 1:
                 found = self._already_posted(delivery)
                 if found:
+                    self._remember_thread(delivery, found)
                     return Outcome("sent", f"found in the channel after a retry: ts {found}")
             return self._post_alert(delivery)
         except SlackApiError as error:
@@ -236,6 +231,27 @@ class SlackSender:
         self._channel_id = self._channel_id or response.get("channel")
         return str(response["ts"])
 
+    def _remember_thread(self, delivery: DeliveryRow, ts: str) -> None:
+        """A post found after a crash may have opened the thread (or escalated it) without the store
+        knowing: record it, so the conversation's next alert is threaded as if nothing happened."""
+        case = delivery.payload
+        conversation = str(case["conversation_id"])
+        thread = self.store.slack_thread(conversation, self.channel)
+        now = datetime.now(UTC)
+        if thread is None:
+            thread = SlackThreadRow(
+                conversation_id=conversation,
+                channel=self.channel,
+                thread_ts=ts,
+                top_urgency=case["urgency"],
+                last_notified_at=now,
+            )
+        elif URGENCY_ORDER.index(case["urgency"]) > URGENCY_ORDER.index(thread.top_urgency):
+            thread.top_urgency, thread.last_notified_at = case["urgency"], now
+        else:
+            return
+        self.store.save_slack_thread(thread)
+
     def _permalink(self, ts: str) -> str | None:
         try:
             return self.client.chat_getPermalink(channel=self._channel_id or self.channel, message_ts=ts)[
@@ -267,14 +283,16 @@ class SlackSender:
         )
 
     @staticmethod
-    def _find(response: Any, delivery_id: int) -> str | None:
-        for message in response.get("messages", []):
-            metadata = message.get("metadata") or {}
-            if (
-                metadata.get("event_type") == EVENT_TYPE
-                and metadata.get("event_payload", {}).get("delivery_id") == delivery_id
-            ):
-                return str(message["ts"])
+    def _find(first_page: Any, delivery_id: int) -> str | None:
+        """Search every page (slack_sdk follows the cursor when a response is iterated)."""
+        for page in first_page:
+            for message in page.get("messages", []):
+                metadata = message.get("metadata") or {}
+                if (
+                    metadata.get("event_type") == EVENT_TYPE
+                    and metadata.get("event_payload", {}).get("delivery_id") == delivery_id
+                ):
+                    return str(message["ts"])
         return None
 
 
