@@ -138,6 +138,7 @@ def test_an_llm_outage_gives_degraded_results_and_loses_nothing(settings: Settin
         llm.push(*[Reply(status=500)] * 100)
         settings.classifier.backend = "llm"
         settings.classifier.fallback = "embedded"
+        settings.worker.concurrency = 1  # one message at a time: the count of LLM calls is exact
         settings.llm = settings.llm.model_copy(
             update={"base_url": llm.base_url, "api_key": "k", "max_attempts": 2, "breaker_failures": 2}
         )

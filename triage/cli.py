@@ -28,6 +28,7 @@ from triage.broker import (
 from triage.classify.base import BackendUnavailable, make_classifier
 from triage.classify.evaluate import EvalDataError, Task, evaluate, read_examples
 from triage.classify.llm import LLMUnavailable
+from triage.dlq_cli import dlq_app
 from triage.kafka import BrokerUnavailable
 from triage.message import SupportMessage
 from triage.ops.logging import setup_logging
@@ -46,6 +47,7 @@ app = typer.Typer(
     help="Triage customer-support messages from Kafka and route what matters.", no_args_is_help=True
 )
 app.add_typer(routes_app, name="routes")
+app.add_typer(dlq_app, name="dlq")
 console = Console()
 err = Console(stderr=True)
 
@@ -95,7 +97,7 @@ def run() -> None:
         worker = Worker.from_settings(settings)
 
     def on_signal(signum: int, _frame: object) -> None:
-        if worker._stopping.is_set():
+        if worker.stopping:
             os._exit(128 + signum)  # second signal: leave now; only finished work was committed
         worker.stop()
 

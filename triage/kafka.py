@@ -127,13 +127,19 @@ class OffsetTracker:
         self._unfinished[tp] = {o for o in self._unfinished.get(tp, set()) if o < offset}
         self._next[tp] = min(self._next.get(tp, offset), offset)
 
+    def first_unfinished(self, tp: TopicPartition) -> int | None:
+        """The offset to fetch from again to redo everything not finished (None: nothing known)."""
+        if tp not in self._next:
+            return None
+        unfinished = self._unfinished.get(tp)
+        return min(unfinished) if unfinished else self._next[tp]
+
     def committable(self, partitions: Iterable[TopicPartition] | None = None) -> dict[TopicPartition, int]:
         """Offsets worth committing now: safe, and ahead of what was committed already."""
         chosen = self._next.keys() if partitions is None else [p for p in partitions if p in self._next]
         offsets = {}
         for tp in chosen:
-            unfinished = self._unfinished.get(tp)
-            offset = min(unfinished) if unfinished else self._next[tp]
+            offset = self.first_unfinished(tp)
             if offset > self._committed.get(tp, -1):
                 offsets[tp] = offset
         return offsets
@@ -148,5 +154,11 @@ class OffsetTracker:
             self._committed.pop(tp, None)
 
 
-def commit(consumer: KafkaConsumer, offsets: dict[TopicPartition, int]) -> None:
-    consumer.commit({tp: OffsetAndMetadata(offset, "", -1) for tp, offset in offsets.items()})
+def commit(consumer: KafkaConsumer, offsets: dict[TopicPartition, int], wait: bool = True) -> None:
+    """Commit offsets; `wait=False` only sends the request (for the client's IO thread, which must
+    not block: rebalance listeners run there)."""
+    metadata = {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in offsets.items()}
+    if wait:
+        consumer.commit(metadata)
+    else:
+        consumer.commit_async(metadata)

@@ -62,13 +62,21 @@ class Pipeline:
         deliveries = [
             DeliveryRow(
                 message_id=message.id,
+                conversation_id=message.conversation_key,
                 receiver=match.receiver,
                 payload={**alert, "repeat_interval_s": _seconds(match.repeat_interval)},
                 not_before=match.quiet_hours.deferred_until(now) if match.quiet_hours else None,
             )
             for match in matches
         ]
-        deliveries.append(DeliveryRow(message_id=message.id, receiver=RESULTS_RECEIVER, payload=case))
+        deliveries.append(
+            DeliveryRow(
+                message_id=message.id,
+                conversation_id=message.conversation_key,
+                receiver=RESULTS_RECEIVER,
+                payload=case,
+            )
+        )
         kept = message if self.settings.store_original_text else redacted(message)
         stored = self.store.save_triaged(
             message_row(kept, record, raw=self.settings.store_original_text),

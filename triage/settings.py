@@ -127,7 +127,15 @@ class HTTPSettings(Section):
 
 
 class WorkerSettings(Section):
-    concurrency: int = Field(32, ge=1)
+    concurrency: int = Field(32, ge=1, le=1024, description="messages handled at once (one per conversation)")
+    max_in_flight: int | None = Field(
+        None,
+        ge=1,
+        description="fetched but unfinished messages before fetching pauses (default 4 x concurrency)",
+    )
+    shutdown_grace_s: float = Field(
+        30.0, ge=0, description="on SIGTERM, time to finish in-flight work and flush the outbox"
+    )
     max_body_bytes: int = Field(64 * 1024, ge=1, description="larger bodies go to the dead-letter topic")
     retry_backoff_s: float = Field(1.0, gt=0, description="first wait after a transient failure")
     retry_backoff_max_s: float = Field(30.0, gt=0)

@@ -1,7 +1,13 @@
-"""The run loop: poll, hand each record to the pipeline, send the outbox, commit what is finished.
+"""The run loop: poll, hand records to the pipeline on a key-ordered pool, commit what is finished.
 
 At-least-once in, exactly-once effects out: an offset is committed only once every message before it
-is stored (or dead-lettered), and the store turns a redelivery into a no-op.
+is stored (or dead-lettered), and the store turns a redelivery into a no-op. Many messages are in
+flight at once (TRIAGE_WORKER__CONCURRENCY), one at a time per conversation (see dispatch.py); when
+too many are fetched and unfinished, fetching pauses until the pool catches up, so memory stays
+bounded however far behind the worker is.
+
+Only this loop's thread touches the consumer and the offset tracker; the pool's threads report back
+through the executor's completion queue.
 """
 
 from __future__ import annotations
@@ -10,8 +16,9 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -22,6 +29,7 @@ from kafka.structs import TopicPartition
 
 from triage import kafka
 from triage.classify import Classifier, make_classifier
+from triage.dispatch import Done, KeyedExecutor
 from triage.kafka import BrokerUnavailable, OffsetTracker
 from triage.ops import metrics
 from triage.pipeline import Outcome, Pipeline
@@ -61,11 +69,11 @@ class _CommitOnRevoke(ConsumerRebalanceListener):
         self.worker = worker
 
     def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        self.worker.commit(revoked)
-        self.worker.tracker.forget(revoked)
+        self.worker.release(revoked)
         log.info("partitions revoked: %s", sorted(f"{tp.topic}-{tp.partition}" for tp in revoked))
 
     def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self.worker.resume(assigned)
         log.info("partitions assigned: %s", sorted(f"{tp.topic}-{tp.partition}" for tp in assigned))
 
 
@@ -90,8 +98,10 @@ class Worker:
         self.routing = RoutingReloader(settings.routing_path(), routes, self._use_routes)
         self.tracker = OffsetTracker()
         self.stats = Stats()
+        self.max_in_flight = settings.worker.max_in_flight or 4 * settings.worker.concurrency
+        self.executor: KeyedExecutor | None = None
         self._stopping = threading.Event()
-        self._backoff_s = 0.0
+        self._resume_at: dict[TopicPartition, int | None] = {}  # revoked partitions: where to go on
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Worker:
@@ -118,55 +128,78 @@ class Worker:
         self.outbox.use(self.receivers.senders(routes))
 
     def stop(self) -> None:
-        """Finish the record at hand, commit what is done, and leave the loop."""
+        """Stop fetching; finish what is in flight within the grace period, commit it, flush the outbox."""
         self._stopping.set()
 
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
     def run(self, until: Callable[[Stats], bool] | None = None) -> Stats:
-        """Run until stop() is called, or until `until(stats)` holds and every due delivery is made."""
+        """Run until stop() is called, or until `until(stats)` holds, nothing is in flight and every
+        due delivery is made."""
         self.consumer.subscribe([self.settings.kafka.input_topic], listener=_CommitOnRevoke(self))
         self.outbox.start()
+        self.executor = KeyedExecutor(self._handle, self.settings.worker.concurrency)
         try:
             while not self._stopping.is_set():
                 self.routing.check()
-                batch = self.consumer.poll(timeout_ms=self.settings.kafka.poll_timeout_ms)
-                for tp, records in batch.items():
-                    self._process(tp, records)
-                if batch:
-                    self.outbox.wake()
+                self._fetch(self.executor)
+                self._settle(self.executor.completed())
                 self.commit()
-                if until and until(self.stats) and self._outbox_idle():
+                if until and until(self.stats) and self.executor.in_flight == 0 and self._outbox_idle():
                     break
-                if self._backoff_s:
-                    self._stopping.wait(self._backoff_s)
         finally:
-            self.commit()
-            self.consumer.close(autocommit=False)
-            self.outbox.stop()
-            self.producer.close(timeout=10)
-            self.store.close()
+            self._shut_down(self.executor)
         return self.stats
 
-    def _process(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
-        for record in records:
-            if self._stopping.is_set():
-                self.consumer.seek(tp, record.offset)  # not started: fetched again after a restart
-                return
-            self.stats.consumed += 1
-            metrics.MESSAGES_CONSUMED.inc()
-            self.tracker.started(tp, record.offset)
-            try:
-                outcome = self._handle(record)
-            except TRANSIENT as error:
-                self.tracker.rewind(tp, record.offset)
-                self.consumer.seek(tp, record.offset)
-                self.stats.consumed -= 1
-                self._transient_failure(error)
-                return
-            self.tracker.finished(tp, record.offset)
-            self.stats.outcomes[outcome] += 1
-            self._backoff_s = 0.0
+    def _fetch(self, executor: KeyedExecutor) -> None:
+        """Poll (unless the in-flight buffer is full) and hand every record to the pool."""
+        if executor.in_flight >= self.max_in_flight:
+            self.consumer.pause(*self.consumer.assignment())
+        elif self.consumer.paused() and executor.in_flight <= self.max_in_flight // 2:
+            self.consumer.resume(*self.consumer.paused())
+        metrics.IN_FLIGHT.set(executor.in_flight)
+        metrics.FETCH_PAUSED.set(1 if self.consumer.paused() else 0)
+        timeout_ms = self.settings.kafka.poll_timeout_ms
+        if executor.in_flight:  # come back soon to book what finishes
+            timeout_ms = min(timeout_ms, 50)
+        for tp, records in self.consumer.poll(timeout_ms=timeout_ms).items():
+            for record in records:
+                self.stats.consumed += 1
+                metrics.MESSAGES_CONSUMED.inc()
+                self.tracker.started(tp, record.offset)
+                executor.submit(record)
 
-    def _handle(self, record: ConsumerRecord) -> Outcome:
+    def _settle(self, done: Iterable[Done]) -> None:
+        """Book finished records; a record given up at shutdown (None) stays unfinished: never committed."""
+        stored = False
+        for item in done:
+            if item.result is None:
+                continue
+            self.tracker.finished(item.tp, item.offset)
+            self.stats.outcomes[item.result] += 1
+            stored = stored or item.result == "processed"
+        if stored:
+            self.outbox.wake()
+
+    def _handle(self, record: ConsumerRecord) -> Outcome | None:
+        """On a pool thread: the pipeline, retried through outages (store, broker) until it succeeds
+        or the worker stops (None: not done, the record is fetched again after a restart)."""
+        backoff_s = 0.0
+        wset = self.settings.worker
+        while not self._stopping.is_set():
+            try:
+                return self._attempt(record)
+            except TRANSIENT as error:
+                backoff_s = min(wset.retry_backoff_max_s, max(wset.retry_backoff_s, backoff_s * 2))
+                cause = "store" if isinstance(error, StoreUnavailable) else "broker"
+                metrics.PROCESSING_RETRIES.labels(cause).inc()
+                log.warning("%s; retrying in %.1fs", error, backoff_s)
+                self._stopping.wait(backoff_s)
+        return None
+
+    def _attempt(self, record: ConsumerRecord) -> Outcome:
         """The pipeline, with a bounded number of attempts for failures that are not outages."""
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
@@ -185,12 +218,52 @@ class Worker:
         self.pipeline.dead_letter(record, "processing_failed", f"{type(last).__name__}: {last}")
         return "dead_lettered"
 
-    def _transient_failure(self, error: Exception) -> None:
-        wset = self.settings.worker
-        self._backoff_s = min(wset.retry_backoff_max_s, max(wset.retry_backoff_s, self._backoff_s * 2))
-        cause = "store" if isinstance(error, StoreUnavailable) else "broker"
-        metrics.PROCESSING_RETRIES.labels(cause).inc()
-        log.warning("%s; retrying in %.1fs", error, self._backoff_s)
+    def release(self, partitions: set[TopicPartition]) -> None:
+        """Partitions are taken away (rebalance): drop their unstarted records and commit what is done.
+
+        This runs on the Kafka client's IO thread, where nothing may block, so the commit is sent
+        asynchronously and running records are not waited for: the new owner fetches them again, and
+        the store gives a message that both finish one effect (the second save finds it stored; the
+        conversation's next message starts only after that)."""
+        if self.executor is not None:
+            self.stats.consumed -= len(self.executor.drop_waiting(partitions))
+        offsets = self.tracker.committable(partitions)
+        if offsets:
+            kafka.commit(self.consumer, offsets, wait=False)
+        self._resume_at = {tp: self.tracker.first_unfinished(tp) for tp in partitions} | self._resume_at
+        self.tracker.forget(partitions)
+
+    def resume(self, assigned: set[TopicPartition]) -> None:
+        """Partitions (re)assigned. One that was ours before keeps the client's fetch position, which is
+        past the records dropped at the revoke: seek back to the first unfinished one."""
+        for tp in assigned:
+            if (offset := self._resume_at.get(tp)) is not None:
+                self.consumer.seek(tp, offset)
+        self._resume_at = {}
+
+    def _wait_running(self, executor: KeyedExecutor, deadline: float) -> None:
+        while executor.running() and time.monotonic() < deadline:
+            done = executor.wait_done(min(0.1, max(0.0, deadline - time.monotonic())))
+            self._settle([done, *executor.completed()] if done else [])
+        self._settle(executor.completed())
+
+    def _shut_down(self, executor: KeyedExecutor) -> None:
+        deadline = time.monotonic() + self.settings.worker.shutdown_grace_s
+        try:
+            self.stats.consumed -= len(executor.drop_waiting(self.consumer.assignment()))
+            self._wait_running(executor, deadline)
+            if executor.running():
+                log.warning(
+                    "%d messages were still in flight at the end of the grace period", executor.running()
+                )
+            self.commit()
+        finally:
+            self.consumer.close(autocommit=False)
+            self.outbox.flush(deadline)
+            self.outbox.stop()
+            executor.stop()
+            self.producer.close(timeout=10)
+            self.store.close()
 
     def _outbox_idle(self) -> bool:
         try:

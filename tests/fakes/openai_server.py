@@ -41,6 +41,8 @@ class FakeOpenAI(LocalJSONServer):
         self.answer_json: dict[str, Any] = dict(DEFAULT_ANSWER)
         # Optional: compute the answer from the request (e.g. from the fenced message) instead.
         self.responder: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+        self.active = 0  # requests being answered right now
+        self.peak_active = 0  # the most answered at once: how concurrent the client really was
 
     @property
     def base_url(self) -> str:
@@ -50,7 +52,16 @@ class FakeOpenAI(LocalJSONServer):
         self.script.extend(replies)
 
     def answer(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> Answer:
-        request = json.loads(raw or b"{}")
+        with self._lock:
+            self.active += 1
+            self.peak_active = max(self.peak_active, self.active)
+        try:
+            return self._answer(json.loads(raw or b"{}"))
+        finally:
+            with self._lock:
+                self.active -= 1
+
+    def _answer(self, request: dict[str, Any]) -> Answer:
         with self._lock:
             self.requests.append(request)
             reply = self.script.popleft() if self.script else Reply()

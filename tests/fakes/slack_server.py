@@ -152,9 +152,7 @@ class FakeSlack(LocalJSONServer):
         found = [
             self._view(m)
             for m in reversed(self.messages)
-            if m["channel"] == channel
-            and within(p, m["ts"])
-            and (not m["thread_ts"] or m["reply_broadcast"])
+            if m["channel"] == channel and within(p, m["ts"]) and (not m["thread_ts"] or m["reply_broadcast"])
         ]
         return page_of(found, p)
 

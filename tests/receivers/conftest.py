@@ -9,7 +9,8 @@ import pytest
 
 from triage.message import SupportMessage, Triage
 from triage.pipeline import alert_details, case_record, message_row, triage_row
-from triage.store import Store
+from triage.receivers.base import DeliveryFailed, Outcome, Sender
+from triage.store import DeliveryUpdate, Store
 from triage.store.tables import DeliveryRow
 
 LEASE = timedelta(seconds=60)
@@ -56,7 +57,9 @@ def store_case(
         **alert_details(message),
         "repeat_interval_s": repeat_interval_s,
     }
-    delivery = DeliveryRow(message_id=message.id, receiver=receiver, payload=payload)
+    delivery = DeliveryRow(
+        message_id=message.id, conversation_id=message.conversation_key, receiver=receiver, payload=payload
+    )
     store.save_triaged(
         message_row(message, FakeRecord(message.model_dump_json().encode())),
         triage_row(message, triage, [receiver]),
@@ -68,3 +71,12 @@ def store_case(
 def claim_one(store: Store, receiver: str) -> DeliveryRow:
     [row] = store.claim_deliveries(receiver, "test", 1, LEASE)
     return row
+
+
+def send_one(store: Store, sender: Sender, receiver: str) -> Outcome | DeliveryFailed:
+    """Claim, send and record one delivery, as an outbox lane does (a failure stays claimed)."""
+    row = claim_one(store, receiver)
+    [outcome] = sender.send_batch([row])
+    if isinstance(outcome, Outcome):
+        store.finish_deliveries([DeliveryUpdate(row.id, outcome.status, outcome.detail)])
+    return outcome

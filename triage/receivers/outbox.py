@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
@@ -55,6 +56,20 @@ class Outbox:
         """New deliveries were stored: lanes waiting for work look again now."""
         with self._wake:
             self._wake.notify_all()
+
+    def flush(self, deadline: float) -> None:
+        """Wait (until the time.monotonic() deadline) for the lanes to send every due delivery."""
+        if not self._lanes:
+            return
+        self.wake()
+        while time.monotonic() < deadline:
+            try:
+                if self.store.count_due() == 0:
+                    return
+            except StoreUnavailable:
+                pass
+            self._stopping.wait(0.1)
+        log.warning("outbox not empty at the end of the grace period: the next start sends the rest")
 
     def stop(self, timeout_s: float = 30.0) -> None:
         """Let each lane finish the batch at hand, then stop."""

@@ -14,7 +14,7 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, func, select, text, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.exc import InterfaceError as SAInterfaceError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from triage.store.tables import DeliveryRow, MessageRow, SlackThreadRow, TriageRow
 
@@ -34,6 +34,8 @@ class StoreUnavailable(Exception):
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Transactions are begun by _sqlite_begin: the driver's own implicit BEGIN is switched off.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")  # readers (reports, demo) never block the worker
     cursor.execute("PRAGMA synchronous=NORMAL")  # durable across a process crash, which is what we need
@@ -42,10 +44,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _sqlite_begin(connection: Any) -> None:
+    """Take the write lock at BEGIN. A transaction that reads and then writes (claiming deliveries)
+    would otherwise fail at once with SQLITE_BUSY when another thread wrote in between, instead of
+    waiting busy_timeout for its turn."""
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
@@ -151,38 +161,57 @@ class Store:
         """Take up to `limit` deliveries for a receiver, oldest first, for sending.
 
         Claimable: pending and due (quiet hours over), or claimed by a sender that has not finished
-        within the lease (it crashed). Each row is claimed with a conditional UPDATE, so two workers
-        never take the same delivery; `attempts` counts claims, so attempts > 1 means an earlier try
-        may have reached the service before the crash.
+        within the lease (it crashed); and the oldest unfinished delivery of its conversation for this
+        receiver, so a conversation's alerts go out in order whichever worker sends them. The claim is
+        a conditional UPDATE, so two workers never take the same delivery; `attempts` counts claims,
+        so attempts > 1 means an earlier try may have reached the service before a crash.
         """
         now = datetime.now(UTC)
-        claimable = (DeliveryRow.receiver == receiver) & (
-            (
-                (DeliveryRow.status == "pending")
-                & (DeliveryRow.not_before.is_(None) | (DeliveryRow.not_before <= now))
+        earlier = aliased(DeliveryRow)
+        waiting_for_earlier = (
+            select(earlier.id)
+            .where(
+                (earlier.receiver == receiver)
+                & (earlier.conversation_id == DeliveryRow.conversation_id)
+                & earlier.status.in_(("pending", "sending"))
+                & (earlier.id < DeliveryRow.id)
             )
-            | ((DeliveryRow.status == "sending") & (DeliveryRow.claimed_at < now - lease))
+            .exists()
+        )
+        claimable = (
+            (DeliveryRow.receiver == receiver)
+            & (
+                (
+                    (DeliveryRow.status == "pending")
+                    & (DeliveryRow.not_before.is_(None) | (DeliveryRow.not_before <= now))
+                )
+                | ((DeliveryRow.status == "sending") & (DeliveryRow.claimed_at < now - lease))
+            )
+            & ~waiting_for_earlier
         )
         with self.session() as session:
             candidates = select(DeliveryRow.id).where(claimable).order_by(DeliveryRow.id).limit(limit)
             if session.bind.dialect.name == "postgresql":
                 candidates = candidates.with_for_update(skip_locked=True)
-            claimed = []
-            for delivery_id in session.scalars(candidates).all():
-                result = session.execute(
-                    update(DeliveryRow)
-                    .where((DeliveryRow.id == delivery_id) & claimable)
-                    .values(
-                        status="sending",
-                        claimed_by=claimer,
-                        claimed_at=now,
-                        attempts=DeliveryRow.attempts + 1,
-                    )
+            ids = list(session.scalars(candidates))
+            if not ids:
+                return []
+            session.execute(
+                update(DeliveryRow)
+                .where(DeliveryRow.id.in_(ids) & claimable)
+                .values(
+                    status="sending", claimed_by=claimer, claimed_at=now, attempts=DeliveryRow.attempts + 1
                 )
-                if result.rowcount == 1:
-                    claimed.append(delivery_id)
+                .execution_options(synchronize_session=False)
+            )
             rows = session.scalars(
-                select(DeliveryRow).where(DeliveryRow.id.in_(claimed)).order_by(DeliveryRow.id)
+                select(DeliveryRow)
+                .where(
+                    DeliveryRow.id.in_(ids)
+                    & (DeliveryRow.claimed_by == claimer)
+                    & (DeliveryRow.claimed_at == now)
+                )
+                .order_by(DeliveryRow.id)
             )
             return list(rows)
 

@@ -69,11 +69,16 @@ class DeliveryRow(Base):
     __table_args__ = (
         UniqueConstraint("message_id", "receiver", name="uq_deliveries_message_receiver"),
         Index("ix_deliveries_status_id", "status", "id"),
+        Index("ix_deliveries_receiver_conversation", "receiver", "conversation_id", "status"),
+        Index("ix_deliveries_receiver_status_created", "receiver", "status", "created_at"),  # the report
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     message_id: Mapped[str] = mapped_column(ForeignKey("messages.id"))
     receiver: Mapped[str] = mapped_column(String(128))
+    conversation_id: Mapped[str | None] = mapped_column(
+        String(256)
+    )  # alerts go out in order per conversation
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending | sending | sent | skipped
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

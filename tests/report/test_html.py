@@ -1,0 +1,54 @@
+"""The page: customer-derived text escaped, every section present, durations and money readable."""
+
+from html import escape
+from pathlib import Path
+
+import pytest
+
+from tests.report.conftest import HOSTILE, WEEK, fill_week
+from triage.report.html import dollars, render_html, seconds
+from triage.report.queries import build_report
+from triage.store import Store
+
+
+@pytest.fixture
+def page(tmp_path: Path) -> str:
+    store = Store(f"sqlite:///{tmp_path / 'week.db'}")
+    store.upgrade()
+    fill_week(store)
+    with store.session() as session:
+        report = build_report(session, WEEK)
+    store.close()
+    return render_html(report)
+
+
+def test_customer_derived_text_is_escaped(page: str):
+    assert HOSTILE not in page
+    assert escape(HOSTILE) in page  # as a category label, its tooltip and the table
+
+
+def test_every_section_is_on_the_page(page: str):
+    for heading in (
+        "Sentiment by channel",
+        "Urgency mix",
+        "Categories",
+        "Churn risk",
+        "Alerts",
+        "Time from message to alert",
+        "LLM tokens and cost",
+        "Degraded classification",
+    ):
+        assert f">{heading}<" in page
+    assert "<td>cust-a</td><td>pro</td>" in page
+    assert "in the window: 3." in page
+
+
+def test_durations_and_money_read_well():
+    assert [seconds(v) for v in (None, 0.25, 5.0, 600.0, 10800.0)] == [
+        "–",
+        "250 ms",
+        "5.0 s",
+        "10.0 min",
+        "3.0 h",
+    ]
+    assert [dollars(v) for v in (0.0, 0.0042, 12345.678)] == ["$0.00", "$0.0042", "$12,345.68"]

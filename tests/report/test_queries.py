@@ -1,0 +1,118 @@
+"""Every aggregate of the report, exact, on SQLite and PostgreSQL (fill_week documents the rows)."""
+
+from datetime import timedelta
+
+import pytest
+
+from tests.report.conftest import HOSTILE, NOW, WEEK, at
+from triage.report.model import AtRiskCustomer, CategoryStat, ChurnRisk, ReceiverStat
+from triage.report.queries import activity, alerts, build_report, categories, churn_risk, percentile
+from triage.report.window import Window
+from triage.store import Store
+
+DAYS = [f"2026-11-{day}" for day in range(13, 21)]
+
+
+def test_series_per_day_by_channel_urgency_degraded_and_llm_spend(week: Store):
+    with week.session() as session:
+        series = activity(session, WEEK)
+    assert series.buckets == DAYS
+    #                          13 14 15 16 17 18 19 20
+    assert series.messages == [0, 0, 0, 4, 0, 2, 2, 3]
+    assert series.sentiment_by_channel == {
+        "(none)": {"negative": [0] * 8, "neutral": [0, 0, 0, 0, 0, 0, 0, 1], "positive": [0] * 8},
+        "chat": {
+            "negative": [0, 0, 0, 0, 0, 0, 1, 0],
+            "neutral": [0, 0, 0, 1, 0, 0, 0, 0],
+            "positive": [0, 0, 0, 1, 0, 0, 1, 0],
+        },
+        "email": {"negative": [0, 0, 0, 2, 0, 2, 0, 2], "neutral": [0] * 8, "positive": [0] * 8},
+    }
+    assert series.urgency == {
+        "low": [0, 0, 0, 2, 0, 1, 0, 0],
+        "normal": [0, 0, 0, 1, 0, 0, 1, 1],
+        "high": [0, 0, 0, 1, 0, 1, 0, 1],
+        "urgent": [0, 0, 0, 0, 0, 0, 1, 1],
+    }
+    assert series.degraded == [0, 0, 0, 0, 0, 1, 0, 0]
+    assert series.prompt_tokens == [0, 0, 0, 0, 0, 300, 300, 0]
+    assert series.completion_tokens == [0, 0, 0, 0, 0, 30, 30, 0]
+    assert series.cost_usd == pytest.approx([0, 0, 0, 0, 0, 0.003, 0.003, 0])
+
+
+def test_windows_under_two_days_are_bucketed_by_hour(week: Store):
+    window = Window(since=NOW - timedelta(hours=12), until=NOW)
+    with week.session() as session:
+        series = activity(session, window)
+    assert series.buckets == [f"2026-11-20T{hour:02d}:00" for hour in range(13)]
+    assert series.messages == [0] * 11 + [3, 0]  # c1, d1, d2 between 11:00 and 12:00
+    assert series.urgency["urgent"] == [0] * 11 + [1, 0]
+
+
+def test_categories_ranked_by_volume_with_their_negative_messages(week: Store):
+    with week.session() as session:
+        ranked = categories(session, WEEK)
+    assert ranked == [
+        CategoryStat("billing", 4, 4),
+        CategoryStat(HOSTILE, 2, 2),
+        CategoryStat("outage", 2, 1),
+        CategoryStat("shipping", 2, 0),
+        CategoryStat("how_to", 1, 0),
+    ]
+    assert ranked[2].negative_share == 0.5
+
+
+def test_churn_risk_lists_repeat_complainers_and_escalations_with_current_tier(week: Store):
+    with week.session() as session:
+        risk = churn_risk(session, WEEK)
+    assert risk.total == 3
+    assert risk.customers == [
+        AtRiskCustomer("cust-a", "pro", messages=2, negative=2, escalations=1, last_message_at=at(18, 10)),
+        AtRiskCustomer(
+            "cust-d", "free", messages=2, negative=2, escalations=0, last_message_at=at(20, 11, 40)
+        ),
+        AtRiskCustomer("cust-e", "free", messages=2, negative=0, escalations=1, last_message_at=at(16, 11)),
+    ]
+
+
+def test_churn_risk_counts_all_but_lists_the_first(week: Store, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr("triage.report.queries.AT_RISK_LISTED", 1)
+    with week.session() as session:
+        risk = churn_risk(session, WEEK)
+    assert risk.total == 3
+    assert [customer.customer_id for customer in risk.customers] == ["cust-a"]
+
+
+def test_alerts_per_receiver_by_status_with_time_to_alert(week: Store):
+    with week.session() as session:
+        stats = alerts(session, WEEK)
+    assert stats == [
+        # b2 has no created_at: timed from when it was received; a1's skip is no alert sent
+        ReceiverStat("helpdesk", {"sent": 1, "skipped": 1}, 5.0, 5.0, latency_sample=1),
+        # a2, b1, d1 took 70, 80, 100 s; p95 interpolates 80 + 0.9 * 20
+        ReceiverStat("oncall", {"pending": 1, "sent": 3}, 80.0, pytest.approx(98.0), latency_sample=3),
+    ]
+
+
+def test_time_to_alert_comes_from_the_newest_sent_alerts(week: Store, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr("triage.report.queries.LATENCY_SAMPLE", 2)
+    with week.session() as session:
+        oncall = alerts(session, WEEK)[1]
+    assert (oncall.latency_sample, oncall.latency_p50_s) == (2, 90.0)  # b1 and d1, not a2
+
+
+def test_an_empty_store_gives_zeros_not_errors(store: Store):
+    with store.session() as session:
+        report = build_report(session, WEEK)
+    assert report.activity.buckets == DAYS
+    assert report.activity.total == 0 and report.activity.messages == [0] * 8
+    assert report.activity.sentiment_by_channel == {}
+    assert report.activity.urgency == {level: [0] * 8 for level in ("low", "normal", "high", "urgent")}
+    assert (report.categories, report.churn_risk, report.alerts) == ([], ChurnRisk(0, []), [])
+
+
+def test_percentile_interpolates_like_percentile_cont():
+    assert percentile([], 0.5) is None
+    assert percentile([7.0], 0.95) == 7.0
+    assert percentile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.5
+    assert percentile([0.0, 10.0], 0.95) == pytest.approx(9.5)

@@ -1,0 +1,73 @@
+"""`triage report`: build the CX health report from the store and write it as HTML or JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Literal, NoReturn
+
+import typer
+
+from triage.report.html import render_html
+from triage.report.model import Report, as_json
+from triage.report.queries import build_report
+from triage.report.window import Window
+from triage.settings import SettingsError, load_settings
+from triage.store import Store, StoreUnavailable
+
+ReportFormat = Literal["html", "json"]
+DEFAULT_HTML = Path("report.html")
+
+
+def report(
+    since: Annotated[str, typer.Option(help="how far back: 30m, 12h, 7d, 2w")] = "7d",
+    out: Annotated[
+        Path | None, typer.Option(help="default: report.html for html, standard output for json")
+    ] = None,
+    format_: Annotated[ReportFormat, typer.Option("--format", help="a page, or one JSON object")] = "html",
+) -> None:
+    """Write the CX health report: sentiment, urgency, categories, churn risk, alerts, LLM cost."""
+    try:
+        window = Window.last(since)
+    except ValueError as error:
+        _fail(f"--since: {error}")
+    try:
+        built = _build(window)
+    except (SettingsError, StoreUnavailable) as error:
+        _fail(str(error))
+    if format_ == "json":
+        document = json.dumps(as_json(built)) + "\n"
+        if out is None:
+            typer.echo(document, nl=False)
+            return
+        _write(out, document)
+    else:
+        out = out or DEFAULT_HTML
+        _write(out, render_html(built))
+    messages = built.activity.total
+    typer.echo(
+        f"wrote {out}: {messages:,} message{'' if messages == 1 else 's'} in the last {window.describe()}"
+    )
+
+
+def _build(window: Window) -> Report:
+    store = Store(load_settings().database_url)
+    try:
+        store.upgrade()
+        with store.session() as session:
+            return build_report(session, window)
+    finally:
+        store.close()
+
+
+def _write(path: Path, content: str) -> None:
+    try:
+        path.write_text(content, encoding="utf-8")
+    except OSError as error:
+        _fail(f"cannot write {path}: {error.strerror}")
+
+
+def _fail(message: str) -> NoReturn:
+    """One line on standard error and exit status 2, like the other `triage` commands."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)

@@ -1,0 +1,256 @@
+"""The report's SQL: every aggregate is a GROUP BY in the database, the same statements on SQLite and
+PostgreSQL, so a store of a million messages is never loaded into Python.
+
+A message belongs to the window by `triage_results.triaged_at` (indexed; written in the same transaction
+as the message, so it is when triage handled it). Alerts belong to it by `deliveries.created_at`, which
+is the same moment. Queries that join `messages` also bound its `received_at` (a message is received
+moments before it is triaged; RECEIVED_SLACK is far wider), which changes no result but lets the
+database narrow both sides of the join by index instead of reading every stored message.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import ColumnElement, and_, case, func, select
+from sqlalchemy.orm import Session
+
+from triage.message import URGENCY_ORDER
+from triage.report.model import (
+    NO_CHANNEL,
+    SENTIMENTS,
+    URGENCIES,
+    Activity,
+    AtRiskCustomer,
+    CategoryStat,
+    ChurnRisk,
+    ReceiverStat,
+    Report,
+)
+from triage.report.window import DAY_FORMAT, HOUR_FORMAT, Window
+from triage.routing import RESULTS_RECEIVER
+from triage.store.tables import DeliveryRow, MessageRow, TriageRow
+
+AT_RISK_LISTED = 50  # customers listed; the report also gives how many there are in all
+LATENCY_SAMPLE = 10_000  # newest sent alerts per receiver the percentiles are computed from
+NEGATIVE_REPEATS = 2  # this many negative messages in the window put a customer at risk
+RECEIVED_SLACK = timedelta(days=1)
+
+
+def build_report(session: Session, window: Window) -> Report:
+    return Report(
+        window=window,
+        activity=activity(session, window),
+        categories=categories(session, window),
+        churn_risk=churn_risk(session, window),
+        alerts=alerts(session, window),
+    )
+
+
+def _bucket(session: Session, window: Window, column: ColumnElement[datetime]) -> ColumnElement[str]:
+    """The UTC day (or hour) of a timestamp as text, spelled like `Window.label`."""
+    if session.get_bind().dialect.name == "sqlite":  # SQLAlchemy stores UTC text there
+        return func.strftime(HOUR_FORMAT if window.hourly else DAY_FORMAT, column)
+    pattern = 'YYYY-MM-DD"T"HH24:00' if window.hourly else "YYYY-MM-DD"
+    return func.to_char(func.timezone("UTC", column), pattern)
+
+
+def _in_window(column: ColumnElement[datetime], window: Window) -> ColumnElement[bool]:
+    return and_(column >= window.since, column <= window.until)
+
+
+def _triaged_in_window(window: Window) -> ColumnElement[bool]:
+    """For queries joining messages to triage_results (see the module's docstring)."""
+    return and_(
+        _in_window(TriageRow.triaged_at, window),
+        MessageRow.received_at >= window.since - RECEIVED_SLACK,
+        MessageRow.received_at <= window.until,
+    )
+
+
+def activity(session: Session, window: Window) -> Activity:
+    """The per-bucket series, from one pass over the window's messages grouped into a small cube."""
+    buckets = window.labels()
+    bucket = _bucket(session, window, TriageRow.triaged_at).label("bucket")
+    query = (
+        select(
+            bucket,
+            MessageRow.channel,
+            TriageRow.sentiment,
+            TriageRow.urgency,
+            TriageRow.degraded,
+            func.count(),
+            func.sum(TriageRow.prompt_tokens),
+            func.sum(TriageRow.completion_tokens),
+            func.sum(TriageRow.cost_usd),
+        )
+        .join_from(TriageRow, MessageRow, MessageRow.id == TriageRow.message_id)
+        .where(_triaged_in_window(window))
+        .group_by("bucket", MessageRow.channel, TriageRow.sentiment, TriageRow.urgency, TriageRow.degraded)
+    )
+    index = {label: i for i, label in enumerate(buckets)}
+    zeros = [0] * len(buckets)
+    messages, degraded, prompt, completion = list(zeros), list(zeros), list(zeros), list(zeros)
+    cost = [0.0] * len(buckets)
+    urgency = {level: list(zeros) for level in URGENCIES}
+    by_channel: dict[str, dict[str, list[int]]] = defaultdict(lambda: {s: list(zeros) for s in SENTIMENTS})
+    rows = session.execute(query)
+    for label, channel, sentiment, level, is_degraded, count, p_tokens, c_tokens, usd in rows:
+        i = index[label]
+        messages[i] += count
+        degraded[i] += count if is_degraded else 0
+        prompt[i] += p_tokens or 0
+        completion[i] += c_tokens or 0
+        cost[i] += usd or 0.0
+        urgency.setdefault(level, list(zeros))[i] += count
+        by_channel[channel or NO_CHANNEL].setdefault(sentiment, list(zeros))[i] += count
+    return Activity(
+        buckets=buckets,
+        messages=messages,
+        sentiment_by_channel=dict(sorted(by_channel.items())),
+        urgency=urgency,
+        degraded=degraded,
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        cost_usd=cost,
+    )
+
+
+def categories(session: Session, window: Window) -> list[CategoryStat]:
+    """Categories by volume (most first), each with its count of negative messages."""
+    count = func.count()
+    query = (
+        select(TriageRow.category, count, func.sum(_is(TriageRow.sentiment == "negative")))
+        .where(_in_window(TriageRow.triaged_at, window))
+        .group_by(TriageRow.category)
+        .order_by(count.desc(), TriageRow.category)
+    )
+    return [
+        CategoryStat(category, messages, negative) for category, messages, negative in session.execute(query)
+    ]
+
+
+def _is(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return case((condition, 1), else_=0)
+
+
+def churn_risk(session: Session, window: Window) -> ChurnRisk:
+    """Customers with NEGATIVE_REPEATS negative messages, or an escalation in a conversation, in the window:
+    how many, and the first AT_RISK_LISTED (most negative first, then most escalations, then most recent).
+    """
+    level = case({name: rank for rank, name in enumerate(URGENCY_ORDER)}, value=TriageRow.urgency)
+    previous = func.lag(level).over(
+        partition_by=MessageRow.conversation_id, order_by=(TriageRow.triaged_at, MessageRow.id)
+    )
+    per_message = (
+        select(
+            MessageRow.customer_id.label("customer_id"),
+            TriageRow.triaged_at.label("at"),
+            _is(TriageRow.sentiment == "negative").label("negative"),
+            _is(level > previous).label("escalation"),
+        )
+        .join_from(TriageRow, MessageRow, MessageRow.id == TriageRow.message_id)
+        .where(_triaged_in_window(window))
+        .subquery()
+    )
+    negative = func.sum(per_message.c.negative)
+    escalations = func.sum(per_message.c.escalation)
+    last = func.max(per_message.c.at)
+    query = (
+        select(
+            per_message.c.customer_id,
+            func.count(),
+            negative,
+            escalations,
+            last,
+            func.count().over().label("total"),
+        )
+        .where(per_message.c.customer_id.is_not(None))
+        .group_by(per_message.c.customer_id)
+        .having((negative >= NEGATIVE_REPEATS) | (escalations >= 1))
+        .order_by(negative.desc(), escalations.desc(), last.desc(), per_message.c.customer_id)
+        .limit(AT_RISK_LISTED)
+    )
+    rows = session.execute(query).all()
+    tiers = _current_tiers(session, [row[0] for row in rows])
+    customers = [
+        AtRiskCustomer(customer, tiers.get(customer), messages, neg, esc, _utc(at))
+        for customer, messages, neg, esc, at, _total in rows
+    ]
+    return ChurnRisk(total=rows[0].total if rows else 0, customers=customers)
+
+
+def _current_tiers(session: Session, customer_ids: list[str]) -> dict[str, str | None]:
+    """Each customer's tier as given on their newest stored message."""
+    newest_first = func.row_number().over(
+        partition_by=MessageRow.customer_id, order_by=(MessageRow.received_at.desc(), MessageRow.id.desc())
+    )
+    ranked = (
+        select(MessageRow.customer_id, MessageRow.customer_tier, newest_first.label("n"))
+        .where(MessageRow.customer_id.in_(customer_ids))
+        .subquery()
+    )
+    query = select(ranked.c.customer_id, ranked.c.customer_tier).where(ranked.c.n == 1)
+    return {customer: tier for customer, tier in session.execute(query)}
+
+
+def alerts(session: Session, window: Window) -> list[ReceiverStat]:
+    """Per receiver (the internal results topic left out): deliveries by status and time to alert."""
+    query = (
+        select(DeliveryRow.receiver, DeliveryRow.status, func.count())
+        .where(DeliveryRow.receiver != RESULTS_RECEIVER, _in_window(DeliveryRow.created_at, window))
+        .group_by(DeliveryRow.receiver, DeliveryRow.status)
+    )
+    statuses: dict[str, dict[str, int]] = defaultdict(dict)
+    for receiver, status, count in session.execute(query):
+        statuses[receiver][status] = count
+    stats = []
+    for receiver, counts in sorted(statuses.items()):
+        latencies = _latencies(session, window, receiver) if counts.get("sent") else []
+        stats.append(
+            ReceiverStat(
+                receiver=receiver,
+                statuses=dict(sorted(counts.items())),
+                latency_p50_s=percentile(latencies, 0.50),
+                latency_p95_s=percentile(latencies, 0.95),
+                latency_sample=len(latencies),
+            )
+        )
+    return stats
+
+
+def _latencies(session: Session, window: Window, receiver: str) -> list[float]:
+    """Seconds from each message's creation (its received_at when it gave none) to its alert going out,
+    for the receiver's newest LATENCY_SAMPLE sent alerts in the window; sorted."""
+    query = (
+        select(DeliveryRow.sent_at, MessageRow.created_at, MessageRow.received_at)
+        .join_from(DeliveryRow, MessageRow, MessageRow.id == DeliveryRow.message_id)
+        .where(
+            DeliveryRow.receiver == receiver,
+            DeliveryRow.status == "sent",
+            DeliveryRow.sent_at.is_not(None),
+            _in_window(DeliveryRow.created_at, window),
+        )
+        .order_by(DeliveryRow.created_at.desc())
+        .limit(LATENCY_SAMPLE)
+    )
+    return sorted(
+        (_utc(sent) - _utc(created or received)).total_seconds()
+        for sent, created, received in session.execute(query)
+    )
+
+
+def percentile(ordered: list[float], fraction: float) -> float | None:
+    """Linear interpolation between closest ranks (PostgreSQL's percentile_cont); None for no values."""
+    if not ordered:
+        return None
+    position = (len(ordered) - 1) * fraction
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def _utc(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; the store writes UTC."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
