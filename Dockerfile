@@ -10,6 +10,12 @@ RUN pip install --no-compile . && useradd --create-home --uid 10001 triage
 COPY config ./config
 
 USER triage
+EXPOSE 8080
+# Liveness: the run loop is turning (/healthz); readiness (/readyz) is for orchestrators that route to it.
+HEALTHCHECK --interval=15s --timeout=3s --start-period=60s --retries=3 \
+  CMD python -c "import os, urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ.get(\"TRIAGE_HTTP__PORT\", \"8080\")}/healthz', timeout=2)"
+# SIGTERM: stop fetching, finish in flight within TRIAGE_WORKER__SHUTDOWN_GRACE_S, commit, exit 0.
+STOPSIGNAL SIGTERM
 # A Kafka broker and a store must be configured, e.g.
 #   TRIAGE_KAFKA__BOOTSTRAP_SERVERS=kafka:9092 TRIAGE_DATABASE_URL=postgresql+psycopg://...
 CMD ["triage", "run"]

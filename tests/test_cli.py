@@ -31,6 +31,7 @@ def triage_env(kafka: KafkaSettings, database_url: str, **extra: str) -> dict[st
             "TRIAGE_DATABASE_URL": database_url,
             "TRIAGE_ROUTING_FILE": str(REPO / "config" / "routing.yaml"),
             "TRIAGE_CLASSIFIER__BACKEND": "rules",  # delivery mechanics; the embedded model has its own tests
+            "TRIAGE_HTTP__PORT": "0",  # any free port: several workers may run at once
             **extra,
         }
     )

@@ -36,3 +36,12 @@ def test_dockerfile_runs_the_worker_as_a_non_root_user():
     assert re.search(r"^FROM python:3\.11-slim", dockerfile, re.M)
     assert re.search(r"^USER (?!root)\w+", dockerfile, re.M)
     assert 'CMD ["triage", "run"]' in dockerfile
+    assert re.search(r"^HEALTHCHECK .*\n?.*/healthz", dockerfile, re.M)
+
+
+def test_compose_can_scrape_the_worker_with_prometheus():
+    services = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]
+    assert services["prometheus"]["image"].startswith("prom/prometheus:")
+    scrape = yaml.safe_load((REPO / "config" / "prometheus.yml").read_text())["scrape_configs"][0]
+    port = services["worker"]["environment"]["TRIAGE_HTTP__PORT"]
+    assert scrape["static_configs"][0]["targets"] == [f"worker:{port}"]

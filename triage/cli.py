@@ -31,6 +31,7 @@ from triage.classify.llm import LLMUnavailable
 from triage.dlq_cli import dlq_app
 from triage.kafka import BrokerUnavailable
 from triage.message import SupportMessage
+from triage.ops.http import OpsPortError, OpsServer
 from triage.ops.logging import setup_logging
 from triage.receivers.helpdesk import HelpdeskConfigError
 from triage.receivers.slack import SlackConfigError
@@ -62,6 +63,7 @@ KNOWN_FAILURES = (
     LLMUnavailable,
     SlackConfigError,
     HelpdeskConfigError,
+    OpsPortError,
 )
 URGENCY_STYLE = {"urgent": "bold red", "high": "red", "normal": "yellow", "low": "green"}
 SENTIMENT_STYLE = {"negative": "red", "neutral": "white", "positive": "green"}
@@ -105,7 +107,11 @@ def run() -> None:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGHUP, lambda _signum, _frame: worker.routing.request())
     with one_line_errors():
-        worker.run()
+        ops = OpsServer(settings.http.port, worker.alive, worker.readiness()).start()
+        try:
+            worker.run()
+        finally:
+            ops.stop()
 
 
 @app.command()

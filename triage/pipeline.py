@@ -8,6 +8,7 @@ failures (StoreUnavailable, BrokerUnavailable) propagate: the caller retries, no
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -53,7 +54,13 @@ class Pipeline:
             return "dead_lettered"
         if self.store.is_processed(message.id):
             return self._duplicate(message)
+        started = time.perf_counter()
         triage = self.classifier.classify(message)
+        metrics.CLASSIFY_SECONDS.labels(triage.model.split(":")[0]).observe(time.perf_counter() - started)
+        if triage.prompt_tokens or triage.completion_tokens:
+            metrics.LLM_TOKENS.labels("prompt").inc(triage.prompt_tokens)
+            metrics.LLM_TOKENS.labels("completion").inc(triage.completion_tokens)
+            metrics.LLM_COST.inc(triage.cost_usd)
         matches = self.routes.matches(case_fields(message, triage))
         receivers = [match.receiver for match in matches]
         case = case_record(message, triage, receivers)

@@ -32,6 +32,7 @@ from triage.classify import Classifier, make_classifier
 from triage.dispatch import Done, KeyedExecutor
 from triage.kafka import BrokerUnavailable, OffsetTracker
 from triage.ops import metrics
+from triage.ops.http import Readiness, broker_check
 from triage.pipeline import Outcome, Pipeline
 from triage.receivers.outbox import Outbox
 from triage.receivers.registry import Receivers
@@ -102,6 +103,8 @@ class Worker:
         self.executor: KeyedExecutor | None = None
         self._stopping = threading.Event()
         self._resume_at: dict[TopicPartition, int | None] = {}  # revoked partitions: where to go on
+        self._last_turn = time.monotonic()  # the loop's heartbeat, for /healthz
+        self._lag_at = 0.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Worker:
@@ -143,10 +146,12 @@ class Worker:
         self.executor = KeyedExecutor(self._handle, self.settings.worker.concurrency)
         try:
             while not self._stopping.is_set():
+                self._last_turn = time.monotonic()
                 self.routing.check()
                 self._fetch(self.executor)
                 self._settle(self.executor.completed())
                 self.commit()
+                self._record_lag()
                 if until and until(self.stats) and self.executor.in_flight == 0 and self._outbox_idle():
                     break
         finally:
@@ -170,6 +175,38 @@ class Worker:
                 metrics.MESSAGES_CONSUMED.inc()
                 self.tracker.started(tp, record.offset)
                 executor.submit(record)
+
+    def alive(self) -> bool:
+        """The loop has turned recently (it can wait up to the grace period while shutting down)."""
+        return time.monotonic() - self._last_turn < 60 + self.settings.worker.shutdown_grace_s
+
+    def readiness(self) -> Readiness:
+        def store() -> str | None:
+            try:
+                self.store.ping()
+            except StoreUnavailable as error:
+                return str(error)
+            return None
+
+        return Readiness(
+            {
+                "broker": broker_check(self.settings.kafka.bootstrap_servers),
+                "store": store,
+                "routing": lambda: None if self.pipeline.routes is not None else "no routing tree loaded",
+            }
+        )
+
+    def _record_lag(self) -> None:
+        """Consumer lag per partition from what the client already knows (no extra requests)."""
+        if time.monotonic() - self._lag_at < 5:
+            return
+        self._lag_at = time.monotonic()
+        for tp in self.consumer.assignment():
+            highwater = self.consumer.highwater(tp)
+            if highwater is not None:
+                position = self.tracker.first_unfinished(tp)
+                lag = highwater - position if position is not None else highwater
+                metrics.CONSUMER_LAG.labels(f"{tp.topic}-{tp.partition}").set(max(0, lag))
 
     def _settle(self, done: Iterable[Done]) -> None:
         """Book finished records; a record given up at shutdown (None) stays unfinished: never committed."""

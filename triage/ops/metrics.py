@@ -1,6 +1,6 @@
 """Prometheus metrics. Names are stable: dashboards and alerts use them."""
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
 MESSAGES_CONSUMED = Counter("triage_messages_consumed", "Records read from the input topic")
 MESSAGES_PROCESSED = Counter("triage_messages_processed", "Messages classified and stored")
@@ -22,4 +22,15 @@ CLASSIFIER_FALLBACKS = Counter(
 )
 ROUTING_RELOADS = Counter(
     "triage_routing_reloads", "Routing file reloads by result (success, failure)", ["result"]
+)
+CLASSIFY_SECONDS = Histogram(
+    "triage_classification_seconds",
+    "Time to classify one message, by backend (the model that answered)",
+    ["backend"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+LLM_TOKENS = Counter("triage_llm_tokens", "LLM tokens used, by kind (prompt, completion)", ["kind"])
+LLM_COST = Counter("triage_llm_cost_usd", "LLM cost in US dollars, from the configured price table")
+CONSUMER_LAG = Gauge(
+    "triage_consumer_lag", "Records behind the end of each assigned partition", ["partition"]
 )
