@@ -184,6 +184,17 @@ def test_the_crash_lookup_reads_past_the_first_page_of_history(slack, store):
     assert len(slack.top_level("#support-urgent")) == 206
 
 
+def test_a_slack_500_goes_back_to_the_queue_and_is_posted_once(slack, store):
+    s = sender(slack, store)
+    store_case(store, "oncall")
+    slack.fail_next(500)
+    assert isinstance(send(s, store), DeliveryFailed)  # a 5xx may have been posted: not retried blind
+    with store.session() as session:
+        session.execute(update(DeliveryRow).values(status="pending", not_before=None))
+    assert send(s, store).status == "sent"
+    assert len(slack.messages_in("#support-urgent")) == 1
+
+
 def test_one_rate_limited_channel_does_not_hold_back_another(slack, store):
     slack.rate_limit_per_channel_s = 1.0
     client = make_client("xoxb-test", slack.base_url)

@@ -57,7 +57,10 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # connect_timeout: an unreachable server is an outage to retry, not a hang
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=10, max_overflow=40, connect_args={"connect_timeout": 5}
+    )
 
 
 class Store:
@@ -105,7 +108,7 @@ class Store:
 
     def is_processed(self, message_id: str) -> bool:
         with self.session() as session:
-            return session.get(MessageRow, message_id) is not None
+            return session.scalar(select(MessageRow.id).where(MessageRow.id == message_id)) is not None
 
     def save_triaged(self, message: MessageRow, result: TriageRow, deliveries: Iterable[DeliveryRow]) -> bool:
         """Store a message, its result and its outbox rows in one transaction.
@@ -116,9 +119,8 @@ class Store:
         try:
             with self.session() as session:
                 session.add(message)
-                session.flush()
-                session.add(result)
-                session.add_all(deliveries)
+                session.flush()  # the message row first: results and deliveries refer to it
+                session.add_all([result, *deliveries])
         except IntegrityError:
             if self.is_processed(message.id):
                 return False
@@ -216,18 +218,27 @@ class Store:
             return list(rows)
 
     def finish_deliveries(self, updates: Iterable[DeliveryUpdate]) -> None:
-        """Record what happened: sent or skipped is final; "failed" puts the delivery back in the queue."""
+        """Record what happened: sent or skipped is final; "failed" puts the delivery back in the queue.
+
+        Rows with the same outcome are updated by one statement (a batch of results-topic deliveries
+        is one UPDATE, not hundreds)."""
         now = datetime.now(UTC)
+        same_outcome: dict[tuple[str, str | None, datetime | None], list[int]] = {}
+        for item in updates:
+            same_outcome.setdefault((item.status, item.detail, item.retry_at), []).append(item.id)
         with self.session() as session:
-            for item in updates:
-                values: dict[str, Any] = {"detail": item.detail}
-                if item.status == "failed":
-                    values.update(
-                        status="pending", claimed_by=None, claimed_at=None, not_before=item.retry_at
-                    )
+            for (status, detail, retry_at), ids in same_outcome.items():
+                values: dict[str, Any] = {"detail": detail}
+                if status == "failed":
+                    values.update(status="pending", claimed_by=None, claimed_at=None, not_before=retry_at)
                 else:
-                    values.update(status=item.status, sent_at=now)
-                session.execute(update(DeliveryRow).where(DeliveryRow.id == item.id).values(**values))
+                    values.update(status=status, sent_at=now)
+                session.execute(
+                    update(DeliveryRow)
+                    .where(DeliveryRow.id.in_(ids))
+                    .values(**values)
+                    .execution_options(synchronize_session=False)
+                )
 
     def unfinished_receivers(self) -> list[str]:
         """Receivers with deliveries still to send, including ones no longer in the routing file."""
