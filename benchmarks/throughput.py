@@ -211,26 +211,30 @@ def run_once(
         if args.database_url:
             database_url = fresh_postgres(args.database_url, suffix)
         env = env_for(kafka, database_url, routing, args.backend, llm_url, concurrency)
-        started = []
-        for _ in range(workers):
-            started.append(Worker(env, tmp_path))
-            if not started[-1].assigned.wait(120):
-                raise SystemExit("a worker did not get partitions within 120s")
-        time.sleep(2 * args.session_timeout_ms / 1000)  # a second worker's join settles
-        cpu_before = sum(cpu_seconds(worker.process.pid) for worker in started)
-        batch = messages(count, args.conversations)
-        producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
-        first_send = time.time()
-        for key, value in batch:
-            producer.send(kafka.input_topic, key=key, value=value)
-        producer.flush()
-        seen, order = collect_results(kafka, count, timeout_s=args.timeout)
+        started: list[Worker] = []
+        try:
+            for _ in range(workers):
+                started.append(Worker(env, tmp_path))
+                if not started[-1].assigned.wait(120):
+                    raise SystemExit("a worker did not get partitions within 120s")
+            time.sleep(2 * args.session_timeout_ms / 1000)  # a second worker's join settles
+            cpu_before = sum(cpu_seconds(worker.process.pid) for worker in started)
+            producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+            first_send = time.time()
+            for key, value in messages(count, args.conversations):
+                producer.send(kafka.input_topic, key=key, value=value)
+            producer.flush()
+            producer.close()
+            seen, order = collect_results(kafka, count, timeout_s=args.timeout)
+            stopped = [worker.stop() for worker in started]
+        finally:
+            for worker in started:  # on any failure: no worker left behind
+                if worker.process.poll() is None:
+                    worker.process.kill()
         last = max(seen.values()) / 1000
         sent_at = input_timestamps(kafka, count)
         latencies = [seen[mid] - sent_at[mid] for mid in seen]
-        stopped = [worker.stop() for worker in started]
         in_order = all(ids == sorted(ids) for ids in order.values())
-        producer.close()
         cpu = sum(cpu for _, cpu in stopped) - cpu_before
         return Run(label, count, last - first_send, latencies, [rss for rss, _ in stopped], cpu, in_order)
 
