@@ -188,21 +188,27 @@ def collect_results(
     return seen, order
 
 
-def run_once(
-    args, bootstrap: str, llm_url: str, label: str, workers: int, concurrency: int, count: int
-) -> Run:
+def fresh_topics(args, bootstrap: str, prefix: str) -> tuple[KafkaSettings, str]:
+    """Topics (6 partitions) and a consumer group of a run's own; the suffix names them."""
     suffix = uuid.uuid4().hex[:8]
     kafka = KafkaSettings(
         bootstrap_servers=bootstrap,
-        group_id=f"bench-{suffix}",
-        input_topic=f"bench-in-{suffix}",
-        results_topic=f"bench-results-{suffix}",
-        dlq_topic=f"bench-dlq-{suffix}",
+        group_id=f"{prefix}-{suffix}",
+        input_topic=f"{prefix}-in-{suffix}",
+        results_topic=f"{prefix}-results-{suffix}",
+        dlq_topic=f"{prefix}-dlq-{suffix}",
         session_timeout_ms=args.session_timeout_ms,
         heartbeat_interval_ms=args.heartbeat_interval_ms,
         partitions=PARTITIONS,
     )
     transport.ensure_topics(kafka, [kafka.input_topic, kafka.results_topic, kafka.dlq_topic])
+    return kafka, suffix
+
+
+def run_once(
+    args, bootstrap: str, llm_url: str, label: str, workers: int, concurrency: int, count: int
+) -> Run:
+    kafka, suffix = fresh_topics(args, bootstrap, "bench")
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         routing = tmp_path / "routing.yaml"
@@ -265,18 +271,7 @@ def fresh_postgres(server_url: str, suffix: str) -> str:
 
 def soak(args, bootstrap: str, llm_url: str) -> None:
     """A steady stream for --soak seconds; prints the worker's RSS every 30 s."""
-    suffix = uuid.uuid4().hex[:8]
-    kafka = KafkaSettings(
-        bootstrap_servers=bootstrap,
-        group_id=f"soak-{suffix}",
-        input_topic=f"soak-in-{suffix}",
-        results_topic=f"soak-results-{suffix}",
-        dlq_topic=f"soak-dlq-{suffix}",
-        session_timeout_ms=args.session_timeout_ms,
-        heartbeat_interval_ms=args.heartbeat_interval_ms,
-        partitions=PARTITIONS,
-    )
-    transport.ensure_topics(kafka, [kafka.input_topic, kafka.results_topic, kafka.dlq_topic])
+    kafka, _ = fresh_topics(args, bootstrap, "soak")
     with tempfile.TemporaryDirectory() as tmp:
         routing = Path(tmp) / "routing.yaml"
         routing.write_text(ROUTING)
