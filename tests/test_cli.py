@@ -130,6 +130,10 @@ def test_demo_runs_on_embedded_defaults_and_shows_the_triage(tmp_path: Path):
         ({"TRIAGE_KAFKA__BOOTSTRAP_SERVERS": ""}, "TRIAGE_KAFKA__BOOTSTRAP_SERVERS"),
         ({"TRIAGE_ROUTING_FILE": "/nonexistent/routing.yaml"}, "/nonexistent/routing.yaml"),
         ({"TRIAGE_DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/none"}, "127.0.0.1"),
+        (
+            {"TRIAGE_CLASSIFIER__BACKEND": "llm", "TRIAGE_LLM__BASE_URL": "http://127.0.0.1:1/v1"},
+            "cannot reach the LLM at TRIAGE_LLM__BASE_URL=http://127.0.0.1:1/v1",
+        ),
     ],
 )
 def test_run_refuses_bad_configuration_with_one_line(kafka_settings, tmp_path, extra, expected):
@@ -148,3 +152,23 @@ def test_bad_routing_file_names_the_line(kafka_settings, tmp_path):
     done = subprocess.run([*TRIAGE, "run"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert f"{routing}:5: route.receiver: receiver 'b' is not defined" in done.stderr
+
+
+def test_a_wrong_llm_key_fails_fast_with_one_line(kafka_settings, tmp_path):
+    from tests.fakes.openai_server import FakeOpenAI
+
+    with FakeOpenAI() as llm:
+        llm.valid_keys = {"the-right-key"}
+        env = triage_env(
+            kafka_settings,
+            f"sqlite:///{tmp_path / 's.db'}",
+            TRIAGE_CLASSIFIER__BACKEND="llm",
+            TRIAGE_LLM__BASE_URL=llm.base_url,
+            TRIAGE_LLM__API_KEY="a-wrong-key",
+        )
+        done = subprocess.run(
+            [*TRIAGE, "run"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+        )
+    assert done.returncode == 2
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "rejected TRIAGE_LLM__API_KEY" in lines[0], done.stderr

@@ -111,6 +111,8 @@ class Worker:
         """Check every dependency once, failing with one clear line (StoreUnavailable, RoutingError, ...)."""
         routes = load_routing(settings.routing_path())
         classifier = make_classifier(settings)
+        if check := getattr(classifier, "check", None):  # the LLM backend: key and URL
+            check()
         store = Store(settings.database_url)
         store.upgrade()
         if settings.kafka.create_topics:

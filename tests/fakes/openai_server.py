@@ -41,6 +41,7 @@ class FakeOpenAI(LocalJSONServer):
         self.answer_json: dict[str, Any] = dict(DEFAULT_ANSWER)
         # Optional: compute the answer from the request (e.g. from the fenced message) instead.
         self.responder: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+        self.valid_keys: set[str] | None = None  # when set, other keys get a 401, as OpenAI answers
         self.active = 0  # requests being answered right now
         self.peak_active = 0  # the most answered at once: how concurrent the client really was
 
@@ -52,6 +53,19 @@ class FakeOpenAI(LocalJSONServer):
         self.script.extend(replies)
 
     def answer(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> Answer:
+        key = {k.lower(): v for k, v in headers.items()}.get("authorization", "").removeprefix("Bearer ")
+        if self.valid_keys is not None and key not in self.valid_keys:
+            return (
+                401,
+                {},
+                {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error"}},
+            )
+        if method == "GET" and path.endswith("/models"):
+            return (
+                200,
+                {},
+                {"object": "list", "data": [{"id": "stand-in", "object": "model", "owned_by": "test"}]},
+            )
         with self._lock:
             self.active += 1
             self.peak_active = max(self.peak_active, self.active)

@@ -19,6 +19,7 @@ import openai
 from pydantic import BaseModel, ValidationError
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
 
+from triage.classify.base import BackendUnavailable
 from triage.classify.redact import redact
 from triage.message import Sentiment, SupportMessage, Triage, Urgency
 from triage.settings import LLMSettings
@@ -134,6 +135,24 @@ class LLMClassifier:
             self.response_format: dict[str, Any] = response_schema(self.categories)
         else:
             self.response_format = {"type": "json_object"}
+
+    def check(self) -> None:
+        """At start: a wrong key or an unreachable URL is one clear line, not an outage per message.
+
+        Uses GET /models, which OpenAI, vLLM, Ollama and llama.cpp's server all answer; a server that
+        lacks it (404) is given the benefit of the doubt."""
+        try:
+            self.client.with_options(timeout=10).models.list()
+        except openai.AuthenticationError:
+            raise BackendUnavailable(
+                f"the LLM at {self.settings.base_url} rejected TRIAGE_LLM__API_KEY (401)"
+            ) from None
+        except openai.NotFoundError:
+            return
+        except openai.APIConnectionError as error:
+            raise BackendUnavailable(
+                f"cannot reach the LLM at TRIAGE_LLM__BASE_URL={self.settings.base_url}: {error}"
+            ) from None
 
     def classify(self, message: SupportMessage) -> Triage:
         messages: list[dict[str, str]] = [
