@@ -35,6 +35,7 @@ from triage.ops.http import OpsPortError, OpsServer
 from triage.ops.logging import setup_logging
 from triage.receivers.helpdesk import HelpdeskConfigError
 from triage.receivers.slack import SlackConfigError
+from triage.report.command import report
 from triage.routing import RESULTS_RECEIVER, RoutingError, RoutingTree, load_routing
 from triage.routing.cases import diff_trees, load_cases, run_cases, stored_case
 from triage.routing.timing import parse_duration
@@ -49,6 +50,7 @@ app = typer.Typer(
 )
 app.add_typer(routes_app, name="routes")
 app.add_typer(dlq_app, name="dlq")
+app.command(name="report")(report)
 console = Console()
 err = Console(stderr=True)
 
