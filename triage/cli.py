@@ -35,7 +35,7 @@ from triage.ops.http import OpsPortError, OpsServer
 from triage.ops.logging import setup_logging
 from triage.receivers.helpdesk import HelpdeskConfigError
 from triage.receivers.slack import SlackConfigError
-from triage.report.command import report
+from triage.report.command import report as report_command
 from triage.routing import RESULTS_RECEIVER, RoutingError, RoutingTree, load_routing
 from triage.routing.cases import diff_trees, load_cases, run_cases, stored_case
 from triage.routing.timing import parse_duration
@@ -50,7 +50,7 @@ app = typer.Typer(
 )
 app.add_typer(routes_app, name="routes")
 app.add_typer(dlq_app, name="dlq")
-app.command(name="report")(report)
+app.command(name="report")(report_command)
 console = Console()
 err = Console(stderr=True)
 

@@ -170,13 +170,18 @@ def message_row(message: SupportMessage, record: ConsumerRecord, raw: bool = Tru
         customer_id=message.customer.id,
         customer_tier=message.customer.tier,
         ticket_id=str(message.ticket.id) if message.ticket and message.ticket.id is not None else None,
-        created_at=message.created_at,
+        created_at=as_utc(message.created_at) if message.created_at else None,
         raw=record.value.decode("utf-8") if raw else message.model_dump_json(),
         parsed=message.model_dump(mode="json"),
         kafka_topic=record.topic,
         kafka_partition=record.partition,
         kafka_offset=record.offset,
     )
+
+
+def as_utc(moment: datetime) -> datetime:
+    """SQLite drops a timestamp's offset: store UTC (a time without an offset is taken as UTC)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def triage_row(message: SupportMessage, triage: Triage, receivers: list[str]) -> TriageRow:
