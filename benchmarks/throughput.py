@@ -3,6 +3,7 @@
     python benchmarks/throughput.py                      # LLM backend, 200 ms, the three runs
     python benchmarks/throughput.py --backend embedded   # the offline model, no LLM
     python benchmarks/throughput.py --soak 600           # RSS over a 10-minute stream
+    python benchmarks/throughput.py --runs concurrent    # only the configured concurrency
 
 Each run starts fresh topics (6 partitions) and a fresh store, starts the worker(s) as real `triage run`
 processes configured only through TRIAGE_ variables, waits until they own the partitions, then sends
@@ -310,6 +311,11 @@ def main() -> None:
     parser.add_argument(
         "--naive-messages", type=int, default=300, help="messages for the concurrency-1 run (it is slow)"
     )
+    parser.add_argument(
+        "--runs",
+        default="naive,concurrent,two-workers",
+        help="which runs, comma-separated: naive, concurrent, two-workers",
+    )
     parser.add_argument("--database-url", help="a PostgreSQL server URL (a fresh database per run)")
     parser.add_argument("--timeout", type=float, default=1800.0)
     parser.add_argument("--soak", type=float, help="instead: stream for this many seconds and watch RSS")
@@ -333,12 +339,16 @@ def main() -> None:
         if args.soak:
             soak(args, bootstrap, llm.base_url)
             return
-        runs = [
-            ("concurrency 1 (the naive loop)", 1, 1, min(args.naive_messages, args.messages)),
-            (f"concurrency {args.concurrency}", 1, args.concurrency, args.messages),
-            (f"2 workers x concurrency {args.concurrency}", 2, args.concurrency, args.messages),
-        ]
-        for label, workers, concurrency, count in runs:
+        c, n = args.concurrency, args.messages
+        runs = {
+            "naive": ("concurrency 1 (the naive loop)", 1, 1, min(args.naive_messages, n)),
+            "concurrent": (f"concurrency {c}", 1, c, n),
+            "two-workers": (f"2 workers x concurrency {c}", 2, c, n),
+        }
+        for name in args.runs.split(","):
+            if name not in runs:
+                raise SystemExit(f"--runs: unknown run {name!r} (naive, concurrent, two-workers)")
+            label, workers, concurrency, count = runs[name]
             run = run_once(args, bootstrap, llm.base_url, label, workers, concurrency, count)
             bound = workers * concurrency / latency_s if args.backend == "llm" else None
             print(run.line(bound), flush=True)

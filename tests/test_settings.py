@@ -57,6 +57,7 @@ def test_yaml_file_is_read_and_environment_wins(monkeypatch, tmp_path):
         ("TRIAGE_WORKER__CONCURRENCY", "0", "TRIAGE_WORKER__CONCURRENCY (worker.concurrency)"),
         ("TRIAGE_KAFKA__BOOTSTRAP_SERVERS", "localhost", "'localhost' is not host:port"),
         ("TRIAGE_DATABASE_URL", "mysql://x", "TRIAGE_DATABASE_URL (database_url)"),
+        ("TRIAGE_DATABASE_URL", "sqlite://", "in-memory SQLite database is not shared between threads"),
         ("TRIAGE_CLASSIFIER__BACKEND", "magic", "TRIAGE_CLASSIFIER__BACKEND"),
     ],
 )

@@ -1,8 +1,9 @@
 """One record's way through the worker: parse → dedupe → classify → route → store with its outbox.
 
-`handle()` either stores the message (with its triage result and deliveries, in one transaction),
-publishes it to the dead-letter topic with the reason, or recognises it as already stored. Transient
-failures (StoreUnavailable, BrokerUnavailable) propagate: the caller retries, nothing is skipped.
+`handle()` either stores the message (with its triage result and deliveries, in one transaction
+that the BatchWriter shares with other messages), publishes it to the dead-letter topic with the
+reason, or recognises it as already stored. Transient failures (StoreUnavailable,
+BrokerUnavailable) propagate: the caller retries, nothing is skipped.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from triage.message import InvalidMessage, SupportMessage, Triage, parse_message
 from triage.ops import metrics
 from triage.routing import RESULTS_RECEIVER, RoutingTree, case_fields
 from triage.settings import Settings
-from triage.store import Store
+from triage.store import BatchWriter, Store
 from triage.store.tables import DeliveryRow, MessageRow, TriageRow
 
 log = logging.getLogger(__name__)
@@ -39,9 +40,11 @@ class Pipeline:
         classifier: Classifier,
         routes: RoutingTree,
         producer: KafkaProducer,
+        writer: BatchWriter,
     ) -> None:
         self.settings = settings
         self.store = store
+        self.writer = writer
         self.classifier = classifier
         self.routes = routes
         self.producer = producer
@@ -85,7 +88,7 @@ class Pipeline:
             )
         )
         kept = message if self.settings.store_original_text else redacted(message)
-        stored = self.store.save_triaged(
+        stored = self.writer.save_triaged(
             message_row(kept, record, raw=self.settings.store_original_text),
             triage_row(message, triage, receivers),
             deliveries,

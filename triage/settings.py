@@ -131,7 +131,7 @@ class WorkerSettings(Section):
     max_in_flight: int | None = Field(
         None,
         ge=1,
-        description="fetched but unfinished messages before fetching pauses (default 4 x concurrency)",
+        description="fetched but unfinished messages before fetching pauses (default 16 x concurrency)",
     )
     shutdown_grace_s: float = Field(
         30.0, ge=0, description="on SIGTERM, time to finish in-flight work and flush the outbox"
@@ -183,6 +183,8 @@ class Settings(BaseSettings):
     def _known_database(cls, value: str) -> str:
         if not value.startswith(("sqlite://", "postgresql")):
             raise ValueError("must start with sqlite:// or postgresql+psycopg://")
+        if value in ("sqlite://", "sqlite:///:memory:"):
+            raise ValueError("an in-memory SQLite database is not shared between threads; name a file")
         return value
 
     @classmethod

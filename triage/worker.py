@@ -39,7 +39,7 @@ from triage.receivers.registry import Receivers
 from triage.routing import RoutingTree, load_routing
 from triage.routing.reload import RoutingReloader
 from triage.settings import Settings
-from triage.store import Store, StoreUnavailable
+from triage.store import BatchWriter, Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -92,14 +92,17 @@ class Worker:
         self.store = store
         self.producer = producer
         self.consumer = consumer
-        self.pipeline = Pipeline(settings, store, classifier, routes, producer)
+        self.writer = BatchWriter(store)
+        self.pipeline = Pipeline(settings, store, classifier, routes, producer, self.writer)
         self.receivers = Receivers(settings, producer, store)
         lease = timedelta(seconds=settings.worker.delivery_lease_s)
         self.outbox = Outbox(store, self.receivers.senders(routes), worker_id(), lease)
         self.routing = RoutingReloader(settings.routing_path(), routes, self._use_routes)
         self.tracker = OffsetTracker()
         self.stats = Stats()
-        self.max_in_flight = settings.worker.max_in_flight or 4 * settings.worker.concurrency
+        # A wide window: the client hands out one partition's records at a time, and a window of only
+        # a few conversations would leave threads idle behind their order (see README, Concurrency).
+        self.max_in_flight = settings.worker.max_in_flight or 16 * settings.worker.concurrency
         self.executor: KeyedExecutor | None = None
         self._stopping = threading.Event()
         self._resume_at: dict[TopicPartition, int | None] = {}  # revoked partitions: where to go on
@@ -145,6 +148,7 @@ class Worker:
         due delivery is made."""
         self.consumer.subscribe([self.settings.kafka.input_topic], listener=_CommitOnRevoke(self))
         self.outbox.start()
+        self.writer.start()
         self.executor = KeyedExecutor(self._handle, self.settings.worker.concurrency)
         try:
             while not self._stopping.is_set():
@@ -162,21 +166,26 @@ class Worker:
 
     def _fetch(self, executor: KeyedExecutor) -> None:
         """Poll (unless the in-flight buffer is full) and hand every record to the pool."""
-        if executor.in_flight >= self.max_in_flight:
-            self.consumer.pause(*self.consumer.assignment())
-        elif self.consumer.paused() and executor.in_flight <= self.max_in_flight // 2:
-            self.consumer.resume(*self.consumer.paused())
+        self._apply_backpressure(executor)
+        room = max(1, self.max_in_flight - executor.in_flight)  # paused when there is none: polls nothing
         metrics.IN_FLIGHT.set(executor.in_flight)
         metrics.FETCH_PAUSED.set(1 if self.consumer.paused() else 0)
         timeout_ms = self.settings.kafka.poll_timeout_ms
         if executor.in_flight:  # come back soon to book what finishes
             timeout_ms = min(timeout_ms, 50)
-        for tp, records in self.consumer.poll(timeout_ms=timeout_ms).items():
+        for tp, records in self.consumer.poll(timeout_ms=timeout_ms, max_records=room).items():
             for record in records:
                 self.stats.consumed += 1
                 metrics.MESSAGES_CONSUMED.inc()
                 self.tracker.started(tp, record.offset)
                 executor.submit(record)
+
+    def _apply_backpressure(self, executor: KeyedExecutor) -> None:
+        """Pause fetching when the in-flight buffer is full; resume at half."""
+        if executor.in_flight >= self.max_in_flight:
+            self.consumer.pause(*self.consumer.assignment())
+        elif self.consumer.paused() and executor.in_flight <= self.max_in_flight // 2:
+            self.consumer.resume(*self.consumer.paused())
 
     def alive(self) -> bool:
         """The loop has turned recently (it can wait up to the grace period while shutting down)."""
@@ -297,6 +306,7 @@ class Worker:
                 )
             self.commit()
         finally:
+            self.writer.stop()
             self.consumer.close(autocommit=False)
             self.outbox.flush(deadline)
             self.outbox.stop()

@@ -6,6 +6,7 @@ from datetime import timedelta
 from itertools import count
 
 import pytest
+from sqlalchemy import select
 
 from triage.message import SupportMessage, Triage
 from triage.pipeline import alert_details, case_record, message_row, triage_row
@@ -65,7 +66,8 @@ def store_case(
         triage_row(message, triage, [receiver]),
         [delivery],
     )
-    return delivery
+    with store.session() as session:  # the stored row, with the id the database gave it
+        return session.scalars(select(DeliveryRow).where(DeliveryRow.message_id == message.id)).one()
 
 
 def claim_one(store: Store, receiver: str) -> DeliveryRow:

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, func, select, text, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy import Engine, Update, bindparam, create_engine, event, func, insert, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import InterfaceError as SAInterfaceError
-from sqlalchemy.orm import Session, aliased, sessionmaker
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
 
-from triage.store.tables import DeliveryRow, MessageRow, SlackThreadRow, TriageRow
+from triage.store.tables import Base, DeliveryRow, MessageRow, SlackThreadRow, TriageRow
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -27,6 +29,15 @@ class DeliveryUpdate:
     status: str  # "sent", "skipped" (final) or "failed" (to be tried again)
     detail: str | None = None
     retry_at: datetime | None = None  # with "failed": not before this time
+
+
+@dataclass(frozen=True)
+class Triaged:
+    """What one message leaves in the store: the message, its result, its outbox rows."""
+
+    message: MessageRow
+    result: TriageRow
+    deliveries: list[DeliveryRow] = field(default_factory=list)
 
 
 class StoreUnavailable(Exception):
@@ -47,20 +58,45 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def _sqlite_begin(connection: Any) -> None:
     """Take the write lock at BEGIN. A transaction that reads and then writes (claiming deliveries)
     would otherwise fail at once with SQLITE_BUSY when another thread wrote in between, instead of
-    waiting busy_timeout for its turn."""
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    waiting busy_timeout for its turn. Read-only work (READ_ONLY) begins deferred: in WAL mode it
+    never waits for, or holds up, a writer."""
+    read_only = connection.get_execution_options().get("triage_read_only", False)
+    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+READ_ONLY = {"triage_read_only": True}
 
 
 def make_engine(url: str) -> Engine:
+    # Enough connections for every pool thread to read at once (writes go through one BatchWriter).
+    pool = {"pool_size": 10, "max_overflow": 70}
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **pool)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     # connect_timeout: an unreachable server is an outage to retry, not a hang
-    return create_engine(
-        url, pool_pre_ping=True, pool_size=10, max_overflow=40, connect_args={"connect_timeout": 5}
-    )
+    return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 5}, **pool)
+
+
+def _insert_ignoring_conflicts(dialect: str, row_type: type[Base]):
+    """INSERT ... ON CONFLICT DO NOTHING (SQLite and PostgreSQL spell it the same way)."""
+    module = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(row_type).on_conflict_do_nothing()
+
+
+def _column_values(row: Base) -> dict[str, Any]:
+    """An ORM object's values for a Core INSERT, Python-side column defaults applied, so that every
+    row of a multi-row INSERT has the same keys. An autoincrement key is left to the database."""
+    values = {}
+    for column in row.__table__.columns:
+        value = getattr(row, column.key)
+        if value is None and column.default is not None:
+            value = column.default.arg(None) if column.default.is_callable else column.default.arg
+        if value is None and column.primary_key and column.autoincrement is True:
+            continue
+        values[column.key] = value
+    return values
 
 
 class Store:
@@ -68,18 +104,25 @@ class Store:
         self.url = url
         self.engine = make_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._claim: Update | None = None  # built once: see claim_deliveries
+        # SQLite has one write lock, and a thread that finds it taken sleeps in SQLite's busy handler
+        # (1, 2, 5, 10 ... ms). This process's writers queue here instead, and wake as soon as it is free.
+        self._one_writer = threading.Lock() if self.engine.dialect.name == "sqlite" else nullcontext()
 
     def close(self) -> None:
         self.engine.dispose()
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
+    def session(self, read_only: bool = False) -> Iterator[Session]:
         """A transaction; database connection failures surface as StoreUnavailable."""
-        try:
-            with self._sessions.begin() as session:
-                yield session
-        except (OperationalError, SAInterfaceError) as error:
-            raise self._unavailable(error) from error
+        with self._one_writer if not read_only else nullcontext():
+            try:
+                with self._sessions.begin() as session:
+                    if read_only:
+                        session.connection(execution_options=READ_ONLY)
+                    yield session
+            except (OperationalError, SAInterfaceError) as error:
+                raise self._unavailable(error) from error
 
     def _unavailable(self, error: Exception) -> StoreUnavailable:
         reason = " ".join(str(getattr(error, "orig", None) or error).split())  # drivers' messages span lines
@@ -101,13 +144,13 @@ class Store:
             raise self._unavailable(error) from error
 
     def ping(self) -> None:
-        with self.session() as session:
+        with self.session(read_only=True) as session:
             session.execute(text("SELECT 1"))
 
     # --- messages and results -------------------------------------------------------------------
 
     def is_processed(self, message_id: str) -> bool:
-        with self.session() as session:
+        with self.session(read_only=True) as session:
             return session.scalar(select(MessageRow.id).where(MessageRow.id == message_id)) is not None
 
     def save_triaged(self, message: MessageRow, result: TriageRow, deliveries: Iterable[DeliveryRow]) -> bool:
@@ -116,28 +159,45 @@ class Store:
         Returns False, writing nothing, when the message id is already stored (a redelivery, a
         duplicate id, or another worker that got there first).
         """
-        try:
-            with self.session() as session:
-                session.add(message)
-                session.flush()  # the message row first: results and deliveries refer to it
-                session.add_all([result, *deliveries])
-        except IntegrityError:
-            if self.is_processed(message.id):
-                return False
-            raise
-        return True
+        [stored] = self.save_triaged_many([Triaged(message, result, list(deliveries))])
+        return stored
+
+    def save_triaged_many(self, items: Sequence[Triaged]) -> list[bool]:
+        """Store many messages in one transaction, three multi-row INSERTs (see BatchWriter).
+
+        For each item: True if stored, False if its message id was already stored (also by an
+        earlier item of the batch), in which case nothing of it is written."""
+        with self.session() as session:
+            connection = session.connection()
+            dialect = connection.dialect.name
+            first: dict[str, Triaged] = {}
+            for item in items:
+                first.setdefault(item.message.id, item)
+            inserted = set(
+                connection.scalars(
+                    _insert_ignoring_conflicts(dialect, MessageRow).returning(MessageRow.id),
+                    [_column_values(item.message) for item in first.values()],
+                )
+            )
+            stored = [item for item in first.values() if item.message.id in inserted]
+            if stored:
+                connection.execute(insert(TriageRow), [_column_values(item.result) for item in stored])
+                deliveries = [_column_values(d) for item in stored for d in item.deliveries]
+                if deliveries:
+                    connection.execute(insert(DeliveryRow), deliveries)
+        return [item.message.id in inserted and first[item.message.id] is item for item in items]
 
     def results(self, message_ids: Iterable[str]) -> list[tuple[MessageRow, TriageRow]]:
         """Stored messages with their triage results, in the order of `message_ids`."""
         ids = list(message_ids)
-        with self.session() as session:
+        with self.session(read_only=True) as session:
             query = select(MessageRow, TriageRow).join(TriageRow).where(MessageRow.id.in_(ids))
             found = {message.id: (message, result) for message, result in session.execute(query)}
         return [found[i] for i in ids if i in found]
 
     def triaged_since(self, since: datetime, batch: int = 1000) -> Iterator[tuple[dict[str, Any], TriageRow]]:
         """Each stored message (parsed JSON) with its triage result, triaged at or after `since`."""
-        with self.session() as session:
+        with self.session(read_only=True) as session:
             query = (
                 select(MessageRow.parsed, TriageRow)
                 .join(TriageRow)
@@ -149,7 +209,7 @@ class Store:
 
     def delivery_counts(self) -> dict[tuple[str, str], int]:
         """How many deliveries each receiver has in each status."""
-        with self.session() as session:
+        with self.session(read_only=True) as session:
             query = select(DeliveryRow.receiver, DeliveryRow.status, func.count()).group_by(
                 DeliveryRow.receiver, DeliveryRow.status
             )
@@ -165,57 +225,23 @@ class Store:
         Claimable: pending and due (quiet hours over), or claimed by a sender that has not finished
         within the lease (it crashed); and the oldest unfinished delivery of its conversation for this
         receiver, so a conversation's alerts go out in order whichever worker sends them. The claim is
-        a conditional UPDATE, so two workers never take the same delivery; `attempts` counts claims,
-        so attempts > 1 means an earlier try may have reached the service before a crash.
+        one UPDATE of the rows a locking subquery picks, so two workers never take the same delivery;
+        `attempts` counts claims, so attempts > 1 means an earlier try may have reached the service
+        before a crash.
         """
         now = datetime.now(UTC)
-        earlier = aliased(DeliveryRow)
-        waiting_for_earlier = (
-            select(earlier.id)
-            .where(
-                (earlier.receiver == receiver)
-                & (earlier.conversation_id == DeliveryRow.conversation_id)
-                & earlier.status.in_(("pending", "sending"))
-                & (earlier.id < DeliveryRow.id)
-            )
-            .exists()
-        )
-        claimable = (
-            (DeliveryRow.receiver == receiver)
-            & (
-                (
-                    (DeliveryRow.status == "pending")
-                    & (DeliveryRow.not_before.is_(None) | (DeliveryRow.not_before <= now))
-                )
-                | ((DeliveryRow.status == "sending") & (DeliveryRow.claimed_at < now - lease))
-            )
-            & ~waiting_for_earlier
-        )
         with self.session() as session:
-            candidates = select(DeliveryRow.id).where(claimable).order_by(DeliveryRow.id).limit(limit)
-            if session.bind.dialect.name == "postgresql":
-                candidates = candidates.with_for_update(skip_locked=True)
-            ids = list(session.scalars(candidates))
-            if not ids:
-                return []
-            session.execute(
-                update(DeliveryRow)
-                .where(DeliveryRow.id.in_(ids) & claimable)
-                .values(
-                    status="sending", claimed_by=claimer, claimed_at=now, attempts=DeliveryRow.attempts + 1
-                )
-                .execution_options(synchronize_session=False)
-            )
-            rows = session.scalars(
-                select(DeliveryRow)
-                .where(
-                    DeliveryRow.id.in_(ids)
-                    & (DeliveryRow.claimed_by == claimer)
-                    & (DeliveryRow.claimed_at == now)
-                )
-                .order_by(DeliveryRow.id)
-            )
-            return list(rows)
+            if self._claim is None:
+                self._claim = _claim_statement(session.bind.dialect.name)
+            parameters = {
+                "b_receiver": receiver,
+                "b_now": now,
+                "b_expired": now - lease,
+                "b_limit": limit,
+                "b_claimer": claimer,
+            }
+            claimed = session.connection().execute(self._claim, parameters)
+            return sorted((DeliveryRow(**row._mapping) for row in claimed), key=lambda row: row.id)
 
     def finish_deliveries(self, updates: Iterable[DeliveryUpdate]) -> None:
         """Record what happened: sent or skipped is final; "failed" puts the delivery back in the queue.
@@ -226,24 +252,21 @@ class Store:
         same_outcome: dict[tuple[str, str | None, datetime | None], list[int]] = {}
         for item in updates:
             same_outcome.setdefault((item.status, item.detail, item.retry_at), []).append(item.id)
+        deliveries = DeliveryRow.__table__
         with self.session() as session:
+            connection = session.connection()
             for (status, detail, retry_at), ids in same_outcome.items():
                 values: dict[str, Any] = {"detail": detail}
                 if status == "failed":
                     values.update(status="pending", claimed_by=None, claimed_at=None, not_before=retry_at)
                 else:
                     values.update(status=status, sent_at=now)
-                session.execute(
-                    update(DeliveryRow)
-                    .where(DeliveryRow.id.in_(ids))
-                    .values(**values)
-                    .execution_options(synchronize_session=False)
-                )
+                connection.execute(update(deliveries).where(deliveries.c.id.in_(ids)).values(**values))
 
     def unfinished_receivers(self) -> list[str]:
         """Receivers with deliveries still to send, including ones no longer in the routing file."""
         query = select(DeliveryRow.receiver).where(DeliveryRow.status.in_(("pending", "sending"))).distinct()
-        with self.session() as session:
+        with self.session(read_only=True) as session:
             return list(session.scalars(query))
 
     def count_due(self, receiver: str | None = None) -> int:
@@ -258,15 +281,57 @@ class Store:
         )
         if receiver is not None:
             query = query.where(DeliveryRow.receiver == receiver)
-        with self.session() as session:
+        with self.session(read_only=True) as session:
             return session.scalar(query) or 0
 
     # --- Slack threads --------------------------------------------------------------------------
 
     def slack_thread(self, conversation_id: str, channel: str) -> SlackThreadRow | None:
-        with self.session() as session:
+        with self.session(read_only=True) as session:
             return session.get(SlackThreadRow, (conversation_id, channel))
 
     def save_slack_thread(self, thread: SlackThreadRow) -> None:
         with self.session() as session:
             session.merge(thread)
+
+
+def _claim_statement(dialect: str) -> Update:
+    """The claim as one UPDATE ... WHERE id IN (SELECT ... LIMIT n [FOR UPDATE SKIP LOCKED]) RETURNING,
+    in Core with bound parameters and built once: it runs for every batch a lane sends."""
+    deliveries = DeliveryRow.__table__
+    receiver = bindparam("b_receiver", type_=deliveries.c.receiver.type)
+    now = bindparam("b_now", type_=deliveries.c.claimed_at.type)  # typed: SQLite keeps times as text
+    earlier = deliveries.alias("earlier")
+    waiting_for_earlier = (
+        select(earlier.c.id)
+        .where(
+            (earlier.c.receiver == receiver)
+            & (earlier.c.conversation_id == deliveries.c.conversation_id)
+            & earlier.c.status.in_(("pending", "sending"))
+            & (earlier.c.id < deliveries.c.id)
+        )
+        .exists()
+    )
+    due = deliveries.c.not_before.is_(None) | (deliveries.c.not_before <= now)
+    lease_over = deliveries.c.claimed_at < bindparam("b_expired", type_=deliveries.c.claimed_at.type)
+    claimable = (
+        (deliveries.c.receiver == receiver)
+        & (((deliveries.c.status == "pending") & due) | ((deliveries.c.status == "sending") & lease_over))
+        & ~waiting_for_earlier
+    )
+    candidates = (
+        select(deliveries.c.id).where(claimable).order_by(deliveries.c.id).limit(bindparam("b_limit"))
+    )
+    if dialect == "postgresql":
+        candidates = candidates.with_for_update(skip_locked=True)
+    return (
+        update(deliveries)
+        .where(deliveries.c.id.in_(candidates.scalar_subquery()))
+        .values(
+            status="sending",
+            claimed_by=bindparam("b_claimer", type_=deliveries.c.claimed_by.type),
+            claimed_at=now,
+            attempts=deliveries.c.attempts + 1,
+        )
+        .returning(*deliveries.c)
+    )
