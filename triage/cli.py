@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -51,7 +52,7 @@ app = typer.Typer(
 app.add_typer(routes_app, name="routes")
 app.add_typer(dlq_app, name="dlq")
 app.command(name="report")(report_command)
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 160)  # piped: no terminal width to fit
 err = Console(stderr=True)
 
 KNOWN_FAILURES = (
@@ -208,22 +209,31 @@ def _run_demo(settings: Settings, samples: Path, timeout: float) -> tuple[Stats,
 
 def _show_demo(settings: Settings, stats: Stats, ids: list[str]) -> None:
     store = Store(settings.database_url)
-    table = Table(title="Triaged messages")
-    for column in ("message", "channel", "tier", "urgency", "sentiment", "category", "receivers"):
-        table.add_column(column, no_wrap=column != "receivers")
-    table.add_column("summary", no_wrap=True, overflow="ellipsis", max_width=60, min_width=20)
     results = store.results(ids)
-    for message, result in results:
-        table.add_row(
+    rows = [
+        (
             message.id,
             message.channel or "",
             message.customer_tier or "",
-            f"[{URGENCY_STYLE[result.urgency]}]{result.urgency}[/]",
-            f"[{SENTIMENT_STYLE[result.sentiment]}]{result.sentiment}[/]",
+            result.urgency,
+            result.sentiment,
             result.category,
             ", ".join(result.receivers),
             result.summary,
         )
+        for message, result in results
+    ]
+    table = Table(title="Triaged messages")
+    for index, column in enumerate(("message", "channel", "tier", "urgency", "sentiment", "category")):
+        kept = column in ("message", "urgency", "sentiment", "category")  # a narrow console cuts the rest
+        width = max([len(column)] + [len(row[index]) for row in rows]) if kept else None
+        table.add_column(column, no_wrap=True, min_width=width)
+    table.add_column("receivers")
+    table.add_column("summary", no_wrap=True, overflow="ellipsis", max_width=60, min_width=10)
+    for *fields, urgency, sentiment, category, receivers, summary in rows:
+        urgency = f"[{URGENCY_STYLE[urgency]}]{urgency}[/]"
+        sentiment = f"[{SENTIMENT_STYLE[sentiment]}]{sentiment}[/]"
+        table.add_row(*fields, urgency, sentiment, category, receivers, summary)
     console.print(table)
     models = sorted({result.model for _, result in results})
     console.print(f"classified by {', '.join(models)}")

