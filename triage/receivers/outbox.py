@@ -31,12 +31,14 @@ class Outbox:
         claimer: str,
         lease: timedelta,
         idle_wait_s: float = 0.2,
+        gather_s: float = 0.05,
     ) -> None:
         self.store = store
         self.senders = senders
         self.claimer = claimer
         self.lease = lease
         self.idle_wait_s = idle_wait_s
+        self.gather_s = gather_s
         self._lanes: dict[str, threading.Thread] = {}
         self._wake = threading.Condition()
         self._stopping = threading.Event()
@@ -80,21 +82,22 @@ class Outbox:
         self._lanes.clear()
         self._stopping.clear()
 
-    def send_once(self, receiver: str) -> int:
-        """Claim and send one batch for a receiver; returns how many deliveries it handled."""
+    def send_once(self, receiver: str) -> tuple[int, int]:
+        """Claim and send one batch for a receiver; returns how many deliveries it handled, and the
+        sender's batch size."""
         sender = self.senders.get(receiver) or SkippingSender(
             f"receiver {receiver!r} is no longer in the routing file"
         )
         rows = self.store.claim_deliveries(receiver, self.claimer, sender.batch_size, self.lease)
         if not rows:
-            return 0
+            return 0, sender.batch_size
         try:
             outcomes = sender.send_batch(rows)
         except Exception as error:  # a sender bug must not kill the lane: the batch is retried
             log.exception("sender for %s failed", receiver)
             outcomes = [DeliveryFailed(f"{type(error).__name__}: {error}")] * len(rows)
         self.store.finish_deliveries(self._updates(receiver, rows, outcomes))
-        return len(rows)
+        return len(rows), sender.batch_size
 
     def _updates(
         self, receiver: str, rows: Sequence[DeliveryRow], outcomes: Sequence
@@ -130,7 +133,7 @@ class Outbox:
         backoff = 0.0
         while not self._stopping.is_set():
             try:
-                handled = self.send_once(receiver)
+                handled, batch_size = self.send_once(receiver)
                 backoff = 0.0
             except StoreUnavailable as error:
                 backoff = min(30.0, max(1.0, backoff * 2))
@@ -140,3 +143,7 @@ class Outbox:
             if not handled:
                 with self._wake:
                     self._wake.wait(self.idle_wait_s)
+            elif handled < batch_size:
+                # A part batch: let more deliveries gather before the next claim, so that a steady
+                # stream costs one claim per gather_s, not one per message.
+                self._stopping.wait(self.gather_s)

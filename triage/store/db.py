@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
@@ -12,7 +13,20 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, Update, bindparam, create_engine, event, func, insert, select, text, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    Update,
+    bindparam,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import InterfaceError as SAInterfaceError
 from sqlalchemy.exc import OperationalError
@@ -89,22 +103,34 @@ def _column_values(row: Base) -> dict[str, Any]:
     """An ORM object's values for a Core INSERT, Python-side column defaults applied, so that every
     row of a multi-row INSERT has the same keys. An autoincrement key is left to the database."""
     values = {}
-    for column in row.__table__.columns:
-        value = getattr(row, column.key)
-        if value is None and column.default is not None:
-            value = column.default.arg(None) if column.default.is_callable else column.default.arg
-        if value is None and column.primary_key and column.autoincrement is True:
-            continue
-        values[column.key] = value
+    for key, default, database_assigned in _insert_columns(row.__table__):
+        value = getattr(row, key)
+        if value is None:
+            if database_assigned:
+                continue
+            if default is not None:
+                value = default.arg(None) if default.is_callable else default.arg
+        values[key] = value
     return values
+
+
+@functools.cache
+def _insert_columns(table: Table) -> tuple[tuple[str, Any, bool], ...]:
+    """Per column: its key, its Python-side default, and whether the database assigns it."""
+    return tuple(
+        (column.key, column.default, column.primary_key and column.autoincrement is True)
+        for column in table.columns
+    )
 
 
 class Store:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
+        self._reader = self.engine.execution_options(**READ_ONLY)  # same pool, deferred BEGIN on SQLite
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        self._claim: Update | None = None  # built once: see claim_deliveries
+        self._read_sessions = sessionmaker(self._reader, expire_on_commit=False)
+        self._claim = _claim_statement(self.engine.dialect.name)
         # SQLite has one write lock, and a thread that finds it taken sleeps in SQLite's busy handler
         # (1, 2, 5, 10 ... ms). This process's writers queue here instead, and wake as soon as it is free.
         self._one_writer = threading.Lock() if self.engine.dialect.name == "sqlite" else nullcontext()
@@ -114,13 +140,24 @@ class Store:
 
     @contextmanager
     def session(self, read_only: bool = False) -> Iterator[Session]:
-        """A transaction; database connection failures surface as StoreUnavailable."""
-        with self._one_writer if not read_only else nullcontext():
+        """An ORM transaction; database connection failures surface as StoreUnavailable."""
+        sessions = self._read_sessions if read_only else self._sessions
+        with self._unavailable_on_errors(read_only), sessions.begin() as session:
+            yield session
+
+    @contextmanager
+    def _transaction(self, read_only: bool = False) -> Iterator[Connection]:
+        """A Core transaction, for the paths taken for every message (no ORM session to set up)."""
+        engine = self._reader if read_only else self.engine
+        with self._unavailable_on_errors(read_only), engine.begin() as connection:
+            yield connection
+
+    @contextmanager
+    def _unavailable_on_errors(self, read_only: bool) -> Iterator[None]:
+        """Writers queue on the process's SQLite lock; connection failures become StoreUnavailable."""
+        with nullcontext() if read_only else self._one_writer:
             try:
-                with self._sessions.begin() as session:
-                    if read_only:
-                        session.connection(execution_options=READ_ONLY)
-                    yield session
+                yield
             except (OperationalError, SAInterfaceError) as error:
                 raise self._unavailable(error) from error
 
@@ -144,14 +181,14 @@ class Store:
             raise self._unavailable(error) from error
 
     def ping(self) -> None:
-        with self.session(read_only=True) as session:
-            session.execute(text("SELECT 1"))
+        with self._transaction(read_only=True) as connection:
+            connection.execute(text("SELECT 1"))
 
     # --- messages and results -------------------------------------------------------------------
 
     def is_processed(self, message_id: str) -> bool:
-        with self.session(read_only=True) as session:
-            return session.scalar(select(MessageRow.id).where(MessageRow.id == message_id)) is not None
+        with self._transaction(read_only=True) as connection:
+            return connection.scalar(_IS_STORED, {"b_id": message_id}) is not None
 
     def save_triaged(self, message: MessageRow, result: TriageRow, deliveries: Iterable[DeliveryRow]) -> bool:
         """Store a message, its result and its outbox rows in one transaction.
@@ -167,8 +204,7 @@ class Store:
 
         For each item: True if stored, False if its message id was already stored (also by an
         earlier item of the batch), in which case nothing of it is written."""
-        with self.session() as session:
-            connection = session.connection()
+        with self._transaction() as connection:
             dialect = connection.dialect.name
             first: dict[str, Triaged] = {}
             for item in items:
@@ -230,9 +266,7 @@ class Store:
         before a crash.
         """
         now = datetime.now(UTC)
-        with self.session() as session:
-            if self._claim is None:
-                self._claim = _claim_statement(session.bind.dialect.name)
+        with self._transaction() as connection:
             parameters = {
                 "b_receiver": receiver,
                 "b_now": now,
@@ -240,7 +274,7 @@ class Store:
                 "b_limit": limit,
                 "b_claimer": claimer,
             }
-            claimed = session.connection().execute(self._claim, parameters)
+            claimed = connection.execute(self._claim, parameters)
             return sorted((DeliveryRow(**row._mapping) for row in claimed), key=lambda row: row.id)
 
     def finish_deliveries(self, updates: Iterable[DeliveryUpdate]) -> None:
@@ -253,8 +287,7 @@ class Store:
         for item in updates:
             same_outcome.setdefault((item.status, item.detail, item.retry_at), []).append(item.id)
         deliveries = DeliveryRow.__table__
-        with self.session() as session:
-            connection = session.connection()
+        with self._transaction() as connection:
             for (status, detail, retry_at), ids in same_outcome.items():
                 values: dict[str, Any] = {"detail": detail}
                 if status == "failed":
@@ -293,6 +326,9 @@ class Store:
     def save_slack_thread(self, thread: SlackThreadRow) -> None:
         with self.session() as session:
             session.merge(thread)
+
+
+_IS_STORED = select(MessageRow.__table__.c.id).where(MessageRow.__table__.c.id == bindparam("b_id"))
 
 
 def _claim_statement(dialect: str) -> Update:
