@@ -33,14 +33,22 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import NewTopic
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 from kafka.producer.future import FutureRecordMetadata, RecordMetadata
 from kafka.structs import TopicPartition
 
-from triage.kafka import DLQ_CODE, DLQ_REASON, BrokerUnavailable, client_config, ensure_topics, make_producer
+from triage.kafka import (
+    DLQ_CODE,
+    DLQ_REASON,
+    BrokerUnavailable,
+    client_config,
+    ensure_topics,
+    make_admin,
+    make_producer,
+)
 from triage.settings import KafkaSettings
 
 FAILED_AT = "triage.failed_at"
@@ -345,10 +353,7 @@ def _acknowledged(
 def _ensure_ledger(kafka: KafkaSettings) -> None:
     """Create the ledger topic (one partition, compacted: one small entry per replayed record, kept)."""
     topic = ledger_topic(kafka)
-    try:
-        admin = KafkaAdminClient(**client_config(kafka))
-    except KafkaError as error:
-        raise BrokerUnavailable(f"cannot reach Kafka at {kafka.bootstrap_servers}: {error}") from None
+    admin = make_admin(kafka)
     try:
         if topic in admin.list_topics():
             return

@@ -52,13 +52,17 @@ def make_consumer(kafka: KafkaSettings) -> KafkaConsumer:
         raise BrokerUnavailable(f"cannot reach Kafka at {kafka.bootstrap_servers}: {error}") from None
 
 
+def make_admin(kafka: KafkaSettings) -> KafkaAdminClient:
+    try:
+        return KafkaAdminClient(**client_config(kafka))
+    except KafkaError as error:
+        raise BrokerUnavailable(f"cannot reach Kafka at {kafka.bootstrap_servers}: {error}") from None
+
+
 def ensure_topics(kafka: KafkaSettings, topics: Iterable[str], timeout_s: float = 30.0) -> None:
     """Create the topics that do not exist yet and wait until the broker lists them."""
     wanted = set(topics)
-    try:
-        admin = KafkaAdminClient(**client_config(kafka))
-    except KafkaError as error:
-        raise BrokerUnavailable(f"cannot reach Kafka at {kafka.bootstrap_servers}: {error}") from None
+    admin = make_admin(kafka)
     try:
         missing = wanted - set(admin.list_topics())
         if missing:

@@ -82,22 +82,24 @@ class Outbox:
         self._lanes.clear()
         self._stopping.clear()
 
-    def send_once(self, receiver: str) -> tuple[int, int]:
-        """Claim and send one batch for a receiver; returns how many deliveries it handled, and the
-        sender's batch size."""
-        sender = self.senders.get(receiver) or SkippingSender(
+    def _sender(self, receiver: str) -> Sender:
+        return self.senders.get(receiver) or SkippingSender(
             f"receiver {receiver!r} is no longer in the routing file"
         )
+
+    def send_once(self, receiver: str) -> int:
+        """Claim and send one batch for a receiver; returns how many deliveries it handled."""
+        sender = self._sender(receiver)
         rows = self.store.claim_deliveries(receiver, self.claimer, sender.batch_size, self.lease)
         if not rows:
-            return 0, sender.batch_size
+            return 0
         try:
             outcomes = sender.send_batch(rows)
         except Exception as error:  # a sender bug must not kill the lane: the batch is retried
             log.exception("sender for %s failed", receiver)
             outcomes = [DeliveryFailed(f"{type(error).__name__}: {error}")] * len(rows)
         self.store.finish_deliveries(self._updates(receiver, rows, outcomes))
-        return len(rows), sender.batch_size
+        return len(rows)
 
     def _updates(
         self, receiver: str, rows: Sequence[DeliveryRow], outcomes: Sequence
@@ -133,7 +135,7 @@ class Outbox:
         backoff = 0.0
         while not self._stopping.is_set():
             try:
-                handled, batch_size = self.send_once(receiver)
+                handled = self.send_once(receiver)
                 backoff = 0.0
             except StoreUnavailable as error:
                 backoff = min(30.0, max(1.0, backoff * 2))
@@ -143,7 +145,7 @@ class Outbox:
             if not handled:
                 with self._wake:
                     self._wake.wait(self.idle_wait_s)
-            elif handled < batch_size:
+            elif handled < self._sender(receiver).batch_size:
                 # A part batch: let more deliveries gather before the next claim, so that a steady
                 # stream costs one claim per gather_s, not one per message.
                 self._stopping.wait(self.gather_s)
