@@ -97,6 +97,20 @@ def test_a_claim_whose_sender_died_is_taken_over_after_the_lease(database_url):
     assert taken.claimed_by == "new-worker" and taken.attempts == 2
 
 
+def test_released_claims_are_taken_again_at_once_and_only_the_claimers_own(database_url):
+    store = Store(database_url)
+    store.upgrade()
+    store.save_triaged(*rows("m1", ("oncall",)))
+    store.save_triaged(*rows("m2", ("oncall",)))
+    [first] = store.claim_deliveries("oncall", "lane-a", 1, LEASE)  # its answer was lost in an outage
+    [second] = store.claim_deliveries("oncall", "lane-b", 1, LEASE)
+    store.release_claims("oncall", "lane-a")
+    [again] = store.claim_deliveries("oncall", "lane-a", 10, LEASE)  # lease not over, yet taken
+    assert (again.id, again.attempts) == (first.id, 2)  # attempts > 1: senders look before posting
+    assert store.claim_deliveries("oncall", "lane-c", 10, LEASE) == []  # lane-b's claim still holds
+    assert second.claimed_by == "lane-b"
+
+
 def test_deliveries_wait_for_quiet_hours_to_end(database_url):
     store = Store(database_url)
     store.upgrade()

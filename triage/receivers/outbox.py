@@ -135,6 +135,8 @@ class Outbox:
         backoff = 0.0
         while not self._stopping.is_set():
             try:
+                if backoff:  # the store failed mid-batch: what this lane had claimed is in doubt
+                    self.store.release_claims(receiver, self.claimer)
                 handled = self.send_once(receiver)
                 backoff = 0.0
             except StoreUnavailable as error:

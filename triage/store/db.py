@@ -277,6 +277,25 @@ class Store:
             claimed = connection.execute(self._claim, parameters)
             return sorted((DeliveryRow(**row._mapping) for row in claimed), key=lambda row: row.id)
 
+    def release_claims(self, receiver: str, claimer: str) -> None:
+        """End this claimer's leases on a receiver's deliveries still marked as being sent.
+
+        For a lane whose store call failed mid-batch: its claim may have committed although the answer
+        was lost, or its batch may have been sent but not recorded. It sends nothing else meanwhile, so
+        those deliveries are in doubt, not in progress; they are claimed again at once (attempts > 1,
+        so a sender that can tell looks for an earlier post first) instead of after the lease."""
+        deliveries = DeliveryRow.__table__
+        with self._transaction() as connection:
+            connection.execute(
+                update(deliveries)
+                .where(
+                    (deliveries.c.receiver == receiver)
+                    & (deliveries.c.claimed_by == claimer)
+                    & (deliveries.c.status == "sending")
+                )
+                .values(claimed_at=datetime(1970, 1, 1, tzinfo=UTC))
+            )
+
     def finish_deliveries(self, updates: Iterable[DeliveryUpdate]) -> None:
         """Record what happened: sent or skipped is final; "failed" puts the delivery back in the queue.
 
