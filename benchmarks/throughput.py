@@ -110,32 +110,44 @@ def rss_mb(pid: int) -> float:
 
 
 class Worker:
-    """`triage run` in a subprocess; `assigned` is set once its log says it owns partitions."""
+    """`triage run` in a subprocess; `assigned` is set once its log says it owns partitions.
+
+    The log goes to a file, not a pipe: a pipe this process drained too slowly would hold the worker up.
+    """
 
     def __init__(self, env: dict[str, str], cwd: Path) -> None:
         self.assigned = threading.Event()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "triage", "run"],
-            env=env,
-            cwd=cwd,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        descriptor, name = tempfile.mkstemp(prefix="triage-worker-", suffix=".log")
+        self.log_path = Path(name)
+        with os.fdopen(descriptor, "w") as log:  # the child keeps its own copy
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "triage", "run"],
+                env=env,
+                cwd=cwd,
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
         threading.Thread(target=self._read_log, daemon=True).start()
 
     def _read_log(self) -> None:
-        for line in self.process.stderr:
-            if "partitions assigned" in line and "[]" not in line:
-                self.assigned.set()
-            elif '"level": "ERROR"' in line or line.startswith("error:"):
-                print("  worker:", line.strip()[:300], file=sys.stderr)
+        with self.log_path.open() as log:
+            while self.process.poll() is None:
+                start = log.tell()
+                line = log.readline()
+                if not line.endswith("\n"):  # nothing new, or a line still being written
+                    log.seek(start)
+                    time.sleep(0.1)
+                elif "partitions assigned" in line and "[]" not in line:
+                    self.assigned.set()
+                elif '"level": "error"' in line or line.startswith("error:"):
+                    print("  worker:", line.strip()[:300], file=sys.stderr)
 
     def stop(self) -> tuple[float, float]:
         """Stop the worker; returns its peak RSS (MB) and the CPU seconds it used."""
         rss, cpu = peak_rss_mb(self.process.pid), cpu_seconds(self.process.pid)
         self.process.terminate()
         self.process.wait(timeout=60)
+        self.log_path.unlink(missing_ok=True)
         return rss, cpu
 
 

@@ -33,7 +33,7 @@ from triage.dlq_cli import dlq_app
 from triage.kafka import BrokerUnavailable
 from triage.message import SupportMessage
 from triage.ops.http import OpsPortError, OpsServer
-from triage.ops.logging import setup_logging
+from triage.ops.logging import setup_logging, stop_logging
 from triage.receivers.helpdesk import HelpdeskConfigError
 from triage.receivers.slack import SlackConfigError
 from triage.report.command import report as report_command
@@ -81,6 +81,7 @@ def one_line_errors() -> Iterator[None]:
     try:
         yield
     except KNOWN_FAILURES as error:
+        stop_logging()  # what was logged before the failure comes first
         err.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
 

@@ -1,14 +1,20 @@
 """Structured logs: one JSON object per line, with message and conversation ids when there are some.
 
 Message text never goes into a log record at info level; pass ids through `extra=`.
+
+Records are formatted by the thread that logs them and written by one listener thread, so a slow
+stderr (a full pipe, a stalled log shipper) never holds up the threads that classify and store.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
+import queue
 import sys
 from datetime import UTC, datetime
+from logging.handlers import QueueHandler, QueueListener
 
 CONTEXT_FIELDS = ("message_id", "conversation_id", "urgency", "receivers", "receiver", "partition", "offset")
 
@@ -27,15 +33,32 @@ class JSONFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
+_listener: QueueListener | None = None
+
+
 def setup_logging(level: str = "INFO", json_format: bool = True) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    global _listener
+    stop_logging()
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    handler = QueueHandler(records)  # formats in the logging thread; the listener writes the line
     if json_format:
         handler.setFormatter(JSONFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    _listener = QueueListener(records, logging.StreamHandler(sys.stderr))
+    _listener.start()
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # Libraries that log every request or step at info: only their warnings are worth a line.
     for noisy in ("kafka", "alembic", "httpx", "httpx2", "httpcore", "openai"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+@atexit.register
+def stop_logging() -> None:
+    """Write what is queued and stop the listener thread."""
+    global _listener
+    if _listener is not None:
+        _listener.stop()
+        _listener = None
