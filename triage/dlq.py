@@ -48,6 +48,7 @@ from triage.kafka import (
     ensure_topics,
     make_admin,
     make_producer,
+    reaching,
 )
 from triage.settings import KafkaSettings
 
@@ -270,7 +271,7 @@ def _replay_batch(producer: KafkaProducer, kafka: KafkaSettings, batch: list[Dea
 
 
 def _consumer(kafka: KafkaSettings) -> KafkaConsumer:
-    try:
+    with reaching(kafka):
         return KafkaConsumer(
             **{
                 "bootstrap_timeout_ms": BOOTSTRAP_TIMEOUT_MS,
@@ -280,8 +281,6 @@ def _consumer(kafka: KafkaSettings) -> KafkaConsumer:
                 "max_poll_records": kafka.max_poll_records,
             }
         )
-    except KafkaError as error:
-        raise BrokerUnavailable(f"cannot reach Kafka at {kafka.bootstrap_servers}: {error}") from None
 
 
 def _partitions(consumer: KafkaConsumer, topic: str) -> list[TopicPartition]:

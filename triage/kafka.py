@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,15 +30,22 @@ def client_config(kafka: KafkaSettings) -> dict[str, Any]:
     return {**kafka.client, "bootstrap_servers": kafka.bootstrap_servers.split(",")}
 
 
-def make_producer(kafka: KafkaSettings) -> KafkaProducer:
+@contextlib.contextmanager
+def reaching(kafka: KafkaSettings) -> Iterator[None]:
+    """Around building a client: a broker that cannot be reached is one BrokerUnavailable line."""
     try:
-        return KafkaProducer(**client_config(kafka), acks="all", linger_ms=5, retries=5)
+        yield
     except KafkaError as error:
         raise BrokerUnavailable(f"cannot reach Kafka at {kafka.bootstrap_servers}: {error}") from None
 
 
+def make_producer(kafka: KafkaSettings) -> KafkaProducer:
+    with reaching(kafka):
+        return KafkaProducer(**client_config(kafka), acks="all", linger_ms=5, retries=5)
+
+
 def make_consumer(kafka: KafkaSettings) -> KafkaConsumer:
-    try:
+    with reaching(kafka):
         return KafkaConsumer(
             **client_config(kafka),
             group_id=kafka.group_id,
@@ -48,15 +55,11 @@ def make_consumer(kafka: KafkaSettings) -> KafkaConsumer:
             session_timeout_ms=kafka.session_timeout_ms,
             heartbeat_interval_ms=kafka.heartbeat_interval_ms,
         )
-    except KafkaError as error:
-        raise BrokerUnavailable(f"cannot reach Kafka at {kafka.bootstrap_servers}: {error}") from None
 
 
 def make_admin(kafka: KafkaSettings) -> KafkaAdminClient:
-    try:
+    with reaching(kafka):
         return KafkaAdminClient(**client_config(kafka))
-    except KafkaError as error:
-        raise BrokerUnavailable(f"cannot reach Kafka at {kafka.bootstrap_servers}: {error}") from None
 
 
 def ensure_topics(kafka: KafkaSettings, topics: Iterable[str], timeout_s: float = 30.0) -> None:
