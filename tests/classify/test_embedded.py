@@ -1,5 +1,6 @@
 """The embedded backend with the real packaged model, and `triage train` on a small labelled set."""
 
+import os
 import subprocess
 import sys
 
@@ -93,6 +94,27 @@ def test_train_writes_heads_the_backend_loads(tmp_path):
         capture_output=True,
         text=True,
         timeout=300,
-        env={**__import__("os").environ, "TRIAGE_CLASSIFIER__MODEL_DIR": str(tmp_path / "heads")},
+        env={**os.environ, "TRIAGE_CLASSIFIER__MODEL_DIR": str(tmp_path / "heads")},
     )
     assert classified.returncode == 2 and "sentiment.npz" in classified.stderr  # the other head is missing
+
+
+@pytest.mark.parametrize("operator_value", [None, "active"])
+def test_encoder_threads_wait_passively_unless_the_operator_says_otherwise(operator_value):
+    """Spinning OpenMP threads starve each other when anything else wants the CPU (see Encoder).
+    libgomp prints the settings it loaded with when OMP_DISPLAY_ENV is set; waiting passively is a
+    spin count of 0 (left unset, libgomp spins 300,000 times before it sleeps)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMP_", "GOMP_"))}
+    env["OMP_DISPLAY_ENV"] = "VERBOSE"
+    if operator_value:
+        env["OMP_WAIT_POLICY"] = operator_value
+    done = subprocess.run(
+        [sys.executable, "-c", "from triage.classify.embedded import Encoder; Encoder().encode(['hi'])"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "GOMP_SPINCOUNT" in done.stderr
+    assert ("GOMP_SPINCOUNT = '0'" in done.stderr) == (operator_value is None)
