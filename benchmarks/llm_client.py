@@ -26,7 +26,7 @@ from benchmarks.throughput import messages  # noqa: E402
 from tests.fakes.openai_server import DEFAULT_ANSWER, FakeOpenAI  # noqa: E402
 from triage.classify.llm import LLMClassifier  # noqa: E402
 from triage.message import parse_message  # noqa: E402
-from triage.settings import ClassifierSettings, LLMSettings  # noqa: E402
+from triage.settings import ClassifierSettings, LLMSettings, WorkerSettings  # noqa: E402
 
 
 def main() -> None:
@@ -38,7 +38,8 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=3000)
     args = parser.parse_args()
 
-    todo = [parse_message(value, 65536) for _, value in messages(args.messages, 200)]
+    max_body = WorkerSettings().max_body_bytes
+    todo = [parse_message(value, max_body) for _, value in messages(args.messages, 200)]
     cpu_s: list[float] = []
     lock = threading.Lock()
 
