@@ -69,3 +69,73 @@ def test_unknown_fields_are_ignored_and_known_ones_parsed():
 
 def test_message_without_conversation_is_its_own_conversation():
     assert parse_message(b'{"id": "m7", "body": "hi"}', LIMIT).conversation_key == "m7"
+
+
+def test_explicit_nulls_in_optional_fields_mean_absent():
+    value = json.dumps(
+        {
+            "id": "a-1",
+            "body": "Has order 42-7781 shipped?",
+            "subject": None,
+            "conversation_id": None,
+            "channel": None,
+            "created_at": None,
+            "customer": None,
+            "ticket": None,
+            "metadata": None,
+        }
+    ).encode()
+    message = parse_message(value, LIMIT)
+    assert (message.customer.tier, message.ticket, message.metadata) == (None, None, {})
+    assert message.conversation_key == "a-1"
+    nested = b'{"id": "a", "body": "b", "customer": {"tier": null, "email": null}, "ticket": {"url": null}}'
+    assert parse_message(nested, LIMIT).customer.tier is None
+
+
+@pytest.mark.parametrize(
+    ("value", "detail"),
+    [
+        (b'{"id": null, "body": "hi"}', "id: Input should be a valid string"),
+        (b'{"id": "a", "body": null}', "body: Input should be a valid string"),
+        (
+            b'{"id": "a", "body": "b", "customer": "Ana <ana@example.com>"}',
+            "customer: Input should be a valid",
+        ),
+        (b'{"id": "a", "body": "b", "metadata": []}', "metadata: Input should be a valid dictionary"),
+    ],
+)
+def test_null_in_a_required_field_and_wrong_types_stay_invalid(value, detail):
+    with pytest.raises(InvalidMessage) as caught:
+        parse_message(value, LIMIT)
+    assert (caught.value.code, detail in caught.value.detail) == ("invalid_schema", True)
+
+
+@pytest.mark.parametrize(
+    ("value", "detail"),
+    [
+        (
+            rb'{"id": "a-2", "body": "App crashed again \ud83d please fix"}',
+            r"body: unpaired surrogate \ud83d at character 18",
+        ),
+        (
+            rb'{"id": "a", "body": "b", "subject": "\udc00"}',
+            r"subject: unpaired surrogate \udc00 at character 0",
+        ),
+        (
+            rb'{"id": "a", "body": "b", "customer": {"name": "Ana \ud800"}}',
+            "customer.name: unpaired surrogate",
+        ),
+        (rb'{"id": "a", "body": "b", "metadata": {"tags": ["ok", "x\ud83d"]}}', "metadata.tags.1: unpaired"),
+        (rb'{"id": "a", "body": "b", "extra": {"\ud83d": 1}}', r"extra.\ud83d (the key): unpaired"),
+    ],
+)
+def test_a_lone_surrogate_anywhere_is_refused_once_as_invalid_unicode(value, detail):
+    with pytest.raises(InvalidMessage) as caught:
+        parse_message(value, LIMIT)
+    assert caught.value.code == "invalid_unicode"
+    assert detail in caught.value.detail
+    caught.value.detail.encode("utf-8")  # it goes into a dead-letter header
+
+
+def test_a_surrogate_pair_is_an_emoji_not_an_error():
+    assert parse_message(rb'{"id": "a", "body": "ok \ud83d\ude00"}', LIMIT).body == "ok 😀"

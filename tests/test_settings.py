@@ -96,3 +96,55 @@ def test_an_explicit_routing_file_is_used_as_given(monkeypatch, tmp_path):
 def test_the_packaged_routing_tree_is_the_repository_example():
     packaged = REPO / "triage" / "defaults" / "routing.yaml"
     assert packaged.read_text() == (REPO / "config" / "routing.yaml").read_text()
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        (
+            "TRIAGE_KAFKA__CLIENT",
+            '{"security_protocol": "SASL_SSL"',
+            "invalid setting: TRIAGE_KAFKA__CLIENT: not valid JSON (Expecting ',' delimiter",
+        ),
+        ("TRIAGE_LLM__PRICES", "{bad", "invalid setting: TRIAGE_LLM__PRICES: not valid JSON"),
+        (
+            "TRIAGE_CLASSIFIER__CATEGORIES",
+            '["billing", ',
+            "invalid setting: TRIAGE_CLASSIFIER__CATEGORIES: not",
+        ),
+    ],
+)
+def test_a_malformed_json_setting_is_blamed_on_its_variable(monkeypatch, name, value, expected):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert str(caught.value).startswith(expected)
+    assert "triage.yaml" not in str(caught.value)
+
+
+@pytest.mark.parametrize("value", ["billing, outage", '["billing", "outage"]', "billing,outage,"])
+def test_a_list_setting_takes_json_or_commas(monkeypatch, value):
+    monkeypatch.setenv("TRIAGE_CLASSIFIER__CATEGORIES", value)
+    assert load_settings().classifier.categories == ["billing", "outage"]
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("postgresql://u:p@db:5432/triage", "postgresql+psycopg://u:p@db:5432/triage"),
+        ("postgres://u@db/triage", "postgresql+psycopg://u@db/triage"),
+        ("postgresql+psycopg://u@db/triage", "postgresql+psycopg://u@db/triage"),
+    ],
+)
+def test_postgresql_urls_use_psycopg_3(monkeypatch, url, expected):
+    monkeypatch.setenv("TRIAGE_DATABASE_URL", url)
+    assert load_settings().database_url == expected
+
+
+@pytest.mark.parametrize("url", ["mysql://u@db/triage", "postgresql+psycopg2://u@db/x", "triage.db"])
+def test_other_database_urls_are_refused_clearly(monkeypatch, url):
+    monkeypatch.setenv("TRIAGE_DATABASE_URL", url)
+    with pytest.raises(
+        SettingsError, match=r"TRIAGE_DATABASE_URL \(database_url\): must start with sqlite:///"
+    ):
+        load_settings()

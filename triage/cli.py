@@ -37,7 +37,7 @@ from triage.ops.logging import setup_logging, stop_logging
 from triage.receivers.helpdesk import HelpdeskConfigError
 from triage.receivers.slack import SlackConfigError
 from triage.report.command import report as report_command
-from triage.routing import RESULTS_RECEIVER, RoutingError, RoutingTree, load_routing
+from triage.routing import RESULTS_RECEIVER, RoutingError, RoutingTree, Vocabulary, load_routing
 from triage.routing.cases import diff_trees, load_cases, run_cases, stored_case
 from triage.routing.timing import parse_duration
 from triage.routing.tree import Route
@@ -356,8 +356,11 @@ def _show_report(report: dict) -> None:
     )
 
 
-def _routing_file(file: Path | None) -> Path:
-    return file or load_settings().routing_path()
+def _load_tree(file: Path | None) -> tuple[Path, RoutingTree]:
+    """A routing file (default: TRIAGE_ROUTING_FILE), checked against the configured categories."""
+    settings = load_settings()
+    path = file or settings.routing_path()
+    return path, load_routing(path, Vocabulary.from_settings(settings))
 
 
 @routes_app.command("check")
@@ -366,8 +369,7 @@ def routes_check(
 ) -> None:
     """Validate a routing file and print its tree; exit 2 with file, line and reason when it is invalid."""
     with one_line_errors():
-        path = _routing_file(file)
-        tree = load_routing(path)
+        path, tree = _load_tree(file)
     console.print(render_tree(tree))
     console.print(f"[green]ok[/]: {path}: {len(tree.receivers)} receivers")
 
@@ -410,8 +412,8 @@ def routes_test(
 ) -> None:
     """Run routing test cases; print a diff for each failure; exit 1 when any fails."""
     with one_line_errors():
-        tree = load_routing(_routing_file(routing))
-        results = run_cases(tree, load_cases(cases_file))
+        _, tree = _load_tree(routing)
+        results = run_cases(tree, load_cases(cases_file, tree))
     for result in results:
         mark = "[green]PASS[/]" if result.passed else "[red]FAIL[/]"
         console.print(f"{mark} {result.name}: {', '.join(result.actual) or '(none)'}", highlight=False)
@@ -441,7 +443,9 @@ def routes_diff(
         except ValueError as error:
             raise RoutingError(f"--since: {error}") from None
         settings = load_settings()
-        live, new = load_routing(settings.routing_path()), load_routing(new_file)
+        vocabulary = Vocabulary.from_settings(settings)
+        live = load_routing(settings.routing_path(), vocabulary)
+        new = load_routing(new_file, vocabulary)
         store = Store(settings.database_url)
         stored = store.triaged_since(datetime.now(UTC) - window)
         diff = diff_trees(live, new, ((row.message_id, stored_case(parsed, row)) for parsed, row in stored))

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 Urgency = Literal["low", "normal", "high", "urgent"]
 Sentiment = Literal["negative", "neutral", "positive"]
@@ -17,6 +18,17 @@ class Lenient(BaseModel):
     """Unknown fields are ignored, as the contract says; they stay in the stored raw JSON."""
 
     model_config = ConfigDict(extra="ignore")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _null_is_absent(cls, value: Any, info: ValidationInfo) -> Any:
+        """Producers (Debezium, Kafka Connect, ORMs) write absent fields as null: an explicit null in an
+        optional field means "absent" and gets the field's default. Required fields stay required."""
+        if value is None:
+            field = cls.model_fields[info.field_name]
+            if not field.is_required():
+                return field.get_default(call_default_factory=True)
+        return value
 
 
 class Customer(Lenient):
@@ -97,6 +109,8 @@ def parse_message(value: bytes | None, max_body_bytes: int) -> SupportMessage:
         ) from None
     if not isinstance(document, dict):
         raise InvalidMessage("not_an_object", f"expected a JSON object, got {type(document).__name__}")
+    if problem := unpaired_surrogate(document):
+        raise InvalidMessage("invalid_unicode", problem)
     body = document.get("body")
     if isinstance(body, str) and len(body.encode("utf-8")) > max_body_bytes:
         size = len(body.encode("utf-8"))
@@ -105,6 +119,31 @@ def parse_message(value: bytes | None, max_body_bytes: int) -> SupportMessage:
         return SupportMessage.model_validate(document)
     except ValidationError as error:
         raise InvalidMessage("invalid_schema", _describe(error)) from None
+
+
+SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def unpaired_surrogate(value: Any, path: str = "") -> str | None:
+    """`body: unpaired surrogate \\ud83d at character 18` for the first string (key or value, at any
+    depth) holding half of a UTF-16 pair: valid JSON syntax (`"\\ud83d"`), but not text that can be
+    encoded, stored or sent."""
+    if isinstance(value, str):
+        found = SURROGATE.search(value)
+        if found:
+            code = f"\\u{ord(found[0]):04x}"
+            return f"{path or 'value'}: unpaired surrogate {code} at character {found.start()}"
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            shown = SURROGATE.sub(lambda found: f"\\u{ord(found[0]):04x}", key)  # the detail must encode
+            where = f"{path}.{shown}" if path else shown
+            if problem := unpaired_surrogate(key, f"{where} (the key)") or unpaired_surrogate(item, where):
+                return problem
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            if problem := unpaired_surrogate(item, f"{path}.{index}" if path else str(index)):
+                return problem
+    return None
 
 
 def _describe(error: ValidationError) -> str:

@@ -23,10 +23,15 @@ from triage.message import InvalidMessage, SupportMessage, Triage, parse_message
 from triage.ops import metrics
 from triage.routing import RESULTS_RECEIVER, RoutingTree, case_fields
 from triage.settings import Settings
-from triage.store import BatchWriter, Store
+from triage.store import BatchWriter, RecordPosition, Store
 from triage.store.tables import DeliveryRow, MessageRow, TriageRow
 
 log = logging.getLogger(__name__)
+
+
+class DeadLetterBusy(Exception):
+    """Another worker claimed this record's dead letter and has not finished: try again later."""
+
 
 Outcome = Literal["processed", "duplicate", "dead_lettered"]
 EXCERPT_CHARS = 500
@@ -41,8 +46,10 @@ class Pipeline:
         routes: RoutingTree,
         producer: KafkaProducer,
         writer: BatchWriter,
+        claimer: str,
     ) -> None:
         self.settings = settings
+        self.claimer = claimer  # this worker, in dead-letter claims
         self.store = store
         self.writer = writer
         self.classifier = classifier
@@ -108,11 +115,25 @@ class Pipeline:
         return "processed"
 
     def dead_letter(self, record: ConsumerRecord, code: str, detail: str) -> None:
+        """Send the record to the dead-letter topic, once: the store's ledger remembers it by position,
+        so a record read again (after a crash, or by a second worker) gets no second dead letter."""
+        position = RecordPosition(record.topic, record.partition, record.offset)
+        lease = timedelta(seconds=self.settings.worker.delivery_lease_s)
+        claim = self.store.claim_dead_letter(position, code, detail, self.claimer, lease)
+        where = f"{record.topic}-{record.partition}@{record.offset}"
+        if claim == "sent":
+            log.info("%s was dead-lettered before (%s): not sent again", where, code)
+            return
+        if claim == "busy":
+            raise DeadLetterBusy(f"another worker is dead-lettering {where}")
+        if claim == "resend":
+            log.warning(
+                "%s: an earlier dead letter did not finish; sending it (again, if it went out)", where
+            )
         publish_dead_letter(self.producer, self.settings.kafka.dlq_topic, record, code, detail)
+        self.store.dead_letter_sent(position)
         metrics.MESSAGES_DEAD_LETTERED.labels(code).inc()
-        log.warning(
-            "dead-lettered %s-%s@%s: %s: %s", record.topic, record.partition, record.offset, code, detail
-        )
+        log.warning("dead-lettered %s: %s: %s", where, code, detail)
 
     def _duplicate(self, message: SupportMessage) -> Outcome:
         metrics.MESSAGES_DUPLICATE.inc()
@@ -143,7 +164,7 @@ def alert_details(message: SupportMessage) -> dict[str, Any]:
     return {
         "subject": redact(message.subject).text if message.subject else None,
         "excerpt": excerpt if len(excerpt) <= EXCERPT_CHARS else excerpt[: EXCERPT_CHARS - 1] + "…",
-        "customer_name": message.customer.name,
+        "customer_name": redact(message.customer.name).text if message.customer.name else None,
         "ticket_url": message.ticket.url if message.ticket else None,
         "ticket_system": message.ticket.system if message.ticket else None,
     }
@@ -154,14 +175,31 @@ def _seconds(interval: timedelta | None) -> float | None:
 
 
 def redacted(message: SupportMessage) -> SupportMessage:
-    """The message with PII masked in its text and the customer's e-mail dropped."""
+    """The message with PII masked in every free-text field (body, subject, the customer's name,
+    metadata) and the customer's e-mail dropped. Identifiers and the ticket's link stay as given: they
+    are keys and pointers (message, conversation, customer and ticket ids)."""
+    customer = message.customer
     return message.model_copy(
         update={
             "body": redact(message.body).text,
             "subject": redact(message.subject).text if message.subject else None,
-            "customer": message.customer.model_copy(update={"email": None}),
+            "customer": customer.model_copy(
+                update={"email": None, "name": redact(customer.name).text if customer.name else None}
+            ),
+            "metadata": redact_strings(message.metadata),
         }
     )
+
+
+def redact_strings(value: Any) -> Any:
+    """Every string in a JSON-like value, PII masked."""
+    if isinstance(value, str):
+        return redact(value).text
+    if isinstance(value, dict):
+        return {key: redact_strings(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [redact_strings(item) for item in value]
+    return value
 
 
 def message_row(message: SupportMessage, record: ConsumerRecord, raw: bool = True) -> MessageRow:
@@ -188,4 +226,7 @@ def as_utc(moment: datetime) -> datetime:
 
 
 def triage_row(message: SupportMessage, triage: Triage, receivers: list[str]) -> TriageRow:
-    return TriageRow(message_id=message.id, receivers=receivers, **triage.model_dump())
+    """The stored result; its summary is redacted, as everywhere it goes (it may quote the customer)."""
+    fields = triage.model_dump()
+    fields["summary"] = redact(triage.summary).text
+    return TriageRow(message_id=message.id, receivers=receivers, **fields)

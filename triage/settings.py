@@ -7,19 +7,38 @@ Sources, highest priority first: keyword arguments, `TRIAGE_*` environment varia
 from __future__ import annotations
 
 import os
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
+    DotEnvSettingsSource,
+    EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     YamlConfigSettingsSource,
 )
+from pydantic_settings import SettingsError as SourceError
 
 DEFAULT_CONFIG_FILE = "config/triage.yaml"
 DEFAULT_ROUTING_FILE = Path("config/routing.yaml")
+DEFAULT_CATEGORIES = (
+    "billing",
+    "outage",
+    "bug",
+    "account_access",
+    "shipping",
+    "refund",
+    "cancellation",
+    "feature_request",
+    "how_to",
+    "praise",
+    "security",
+    "other",
+)
 
 
 class Section(BaseModel):
@@ -63,20 +82,7 @@ class ClassifierSettings(Section):
         "embedded", description="used with degraded=true when the LLM is down"
     )
     categories: list[str] = Field(
-        default_factory=lambda: [
-            "billing",
-            "outage",
-            "bug",
-            "account_access",
-            "shipping",
-            "refund",
-            "cancellation",
-            "feature_request",
-            "how_to",
-            "praise",
-            "security",
-            "other",
-        ],
+        default_factory=lambda: list(DEFAULT_CATEGORIES),
         min_length=1,
     )
 
@@ -181,8 +187,15 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _known_database(cls, value: str) -> str:
-        if not value.startswith(("sqlite://", "postgresql")):
-            raise ValueError("must start with sqlite:// or postgresql+psycopg://")
+        """SQLite, or PostgreSQL through psycopg 3 (the driver installed): `postgresql://` and
+        `postgres://` mean `postgresql+psycopg://`."""
+        scheme, sep, rest = value.partition("://")
+        if scheme in ("postgresql", "postgres"):
+            return f"postgresql+psycopg://{rest}"
+        if not sep or scheme not in ("sqlite", "postgresql+psycopg"):
+            raise ValueError(
+                "must start with sqlite:/// (a file) or postgresql:// (also written postgresql+psycopg://)"
+            )
         if value in ("sqlite://", "sqlite:///:memory:"):
             raise ValueError("an in-memory SQLite database is not shared between threads; name a file")
         return value
@@ -198,7 +211,48 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         config_file = os.environ.get("TRIAGE_CONFIG", DEFAULT_CONFIG_FILE)
         yaml_settings = YamlConfigSettingsSource(settings_cls, yaml_file=config_file)
-        return init_settings, env_settings, dotenv_settings, yaml_settings
+        return init_settings, ReadableEnv(settings_cls), ReadableDotEnv(settings_cls), yaml_settings
+
+
+class UnreadableVariable(ValueError):
+    """A JSON setting (a mapping or a list) whose value does not parse; names the variable."""
+
+
+class _ReadableDecoding:
+    """For the environment and .env sources: a list setting also takes `a, b, c`, and a JSON value that
+    does not parse is blamed on its variable, not on a source."""
+
+    env_vars: typing.Mapping[str, str | None]
+
+    def decode_complex_value(self, field_name: str, field: FieldInfo | None, value: Any) -> Any:
+        try:
+            return super().decode_complex_value(field_name, field, value)  # type: ignore[misc]
+        except ValueError as error:
+            text = str(value).strip()
+            if field is not None and typing.get_origin(field.annotation) is list and not text.startswith("["):
+                return [part.strip() for part in text.split(",") if part.strip()]
+            example = (
+                '["a", "b"] or a, b'
+                if field and typing.get_origin(field.annotation) is list
+                else '{"key": "value"}'
+            )
+            raise UnreadableVariable(
+                f"{self._variable(field_name, value)}: not valid JSON ({error}); expected e.g. {example}"
+            ) from None
+
+    def _variable(self, field_name: str, value: Any) -> str:
+        for name, candidate in self.env_vars.items():
+            if candidate == value and name.lower().endswith(field_name.lower()):
+                return name.upper()
+        return f"TRIAGE_{field_name.upper()}"
+
+
+class ReadableEnv(_ReadableDecoding, EnvSettingsSource):
+    pass
+
+
+class ReadableDotEnv(_ReadableDecoding, DotEnvSettingsSource):
+    pass
 
 
 class SettingsError(Exception):
@@ -213,7 +267,7 @@ def describe_validation_error(error: ValidationError) -> str:
         env_name = "TRIAGE_" + "__".join(p.upper() for p in path)
         value = item.get("input")
         shown = f" (got {value!r})" if isinstance(value, str | int | float) and len(repr(value)) < 80 else ""
-        parts.append(f"{env_name} ({'.'.join(path)}): {item['msg']}{shown}")
+        parts.append(f"{env_name} ({'.'.join(path)}): {item['msg'].removeprefix('Value error, ')}{shown}")
     return "; ".join(parts)
 
 
@@ -226,6 +280,10 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as error:
         raise SettingsError("invalid setting: " + describe_validation_error(error)) from None
+    except SourceError as error:
+        if isinstance(error.__cause__, UnreadableVariable):
+            raise SettingsError(f"invalid setting: {error.__cause__}") from None
+        raise SettingsError(f"invalid setting: {error}: {error.__cause__}") from None
     except (OSError, ValueError) as error:  # an unreadable or malformed YAML file
         raise SettingsError(
             f"cannot read settings from {config_file or DEFAULT_CONFIG_FILE}: {error}"

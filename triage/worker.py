@@ -33,17 +33,18 @@ from triage.dispatch import Done, KeyedExecutor
 from triage.kafka import BrokerUnavailable, OffsetTracker
 from triage.ops import metrics
 from triage.ops.http import Readiness, broker_check
-from triage.pipeline import Outcome, Pipeline
+from triage.pipeline import DeadLetterBusy, Outcome, Pipeline
 from triage.receivers.outbox import Outbox
 from triage.receivers.registry import Receivers
-from triage.routing import RoutingTree, load_routing
+from triage.routing import RoutingTree, Vocabulary, load_routing
 from triage.routing.reload import RoutingReloader
 from triage.settings import Settings
 from triage.store import BatchWriter, Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
-TRANSIENT = (StoreUnavailable, BrokerUnavailable)
+TRANSIENT = (StoreUnavailable, BrokerUnavailable, DeadLetterBusy)
+RETRY_CAUSES = {StoreUnavailable: "store", BrokerUnavailable: "broker", DeadLetterBusy: "dead_letter"}
 MAX_ATTEMPTS = 3  # attempts at a record that fails for a reason other than a transient outage
 
 
@@ -93,10 +94,11 @@ class Worker:
         self.producer = producer
         self.consumer = consumer
         self.writer = BatchWriter(store)
-        self.pipeline = Pipeline(settings, store, classifier, routes, producer, self.writer)
+        claimer = worker_id()
+        self.pipeline = Pipeline(settings, store, classifier, routes, producer, self.writer, claimer)
         self.receivers = Receivers(settings, producer, store)
         lease = timedelta(seconds=settings.worker.delivery_lease_s)
-        self.outbox = Outbox(store, self.receivers.senders(routes), worker_id(), lease)
+        self.outbox = Outbox(store, self.receivers.senders(routes), claimer, lease)
         self.routing = RoutingReloader(settings.routing_path(), routes, self._use_routes)
         self.tracker = OffsetTracker()
         self.stats = Stats()
@@ -112,7 +114,7 @@ class Worker:
     @classmethod
     def from_settings(cls, settings: Settings) -> Worker:
         """Check every dependency once, failing with one clear line (StoreUnavailable, RoutingError, ...)."""
-        routes = load_routing(settings.routing_path())
+        routes = load_routing(settings.routing_path(), Vocabulary.from_settings(settings))
         classifier = make_classifier(settings)
         if check := getattr(classifier, "check", None):  # the LLM backend: key and URL
             check()
@@ -241,7 +243,7 @@ class Worker:
                 return self._attempt(record)
             except TRANSIENT as error:
                 backoff_s = min(wset.retry_backoff_max_s, max(wset.retry_backoff_s, backoff_s * 2))
-                cause = "store" if isinstance(error, StoreUnavailable) else "broker"
+                cause = next(name for kind, name in RETRY_CAUSES.items() if isinstance(error, kind))
                 metrics.PROCESSING_RETRIES.labels(cause).inc()
                 log.warning("%s; retrying in %.1fs", error, backoff_s)
                 self._stopping.wait(backoff_s)

@@ -88,8 +88,6 @@ def test_matcher_operators(matcher, fields, expected):
     ("source", "reason"),
     [
         ("urgency", "expected FIELD OP VALUE"),
-        ("urgency >= critical", "urgency is one of"),
-        ("confidence > high", "compares numbers"),
         ("category =~ (", "bad regular expression"),
         ("customer.tier in enterprise", "list in parentheses"),
         ("customer.tier in ()", "empty"),

@@ -3,7 +3,7 @@ from datetime import UTC, datetime, timedelta
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from triage.store import DeliveryUpdate, Store
+from triage.store import DeliveryUpdate, RecordPosition, Store
 from triage.store.tables import Base, DeliveryRow, MessageRow, TriageRow
 
 
@@ -128,3 +128,28 @@ def test_the_outbox_keeps_storage_order(database_url):
         store.save_triaged(*rows(f"m{i}", ("_results",)))
     claimed = store.claim_deliveries("_results", "w", 10, LEASE)
     assert [d.message_id for d in claimed] == [f"m{i}" for i in range(5)]
+
+
+def test_a_dead_letter_is_claimed_once_and_never_sent_twice(database_url):
+    store = Store(database_url)
+    store.upgrade()
+    lease = timedelta(seconds=60)
+    here = RecordPosition("in", 2, 41)
+    assert store.claim_dead_letter(here, "invalid_json", "bad", "worker-a", lease) == "send"
+    assert store.claim_dead_letter(here, "invalid_json", "bad", "worker-b", lease) == "busy"  # a is on it
+    assert store.claim_dead_letter(here, "invalid_json", "bad", "worker-a", lease) == "resend"  # its retry
+    store.dead_letter_sent(here)
+    for claimer in ("worker-a", "worker-b"):
+        assert store.claim_dead_letter(here, "invalid_json", "bad", claimer, lease) == "sent"
+    other = RecordPosition("in", 2, 42)  # the same topic and partition, the next offset: its own row
+    assert store.claim_dead_letter(other, "invalid_json", "bad", "worker-b", lease) == "send"
+
+
+def test_a_dead_letter_whose_claimer_died_is_taken_over_after_the_lease(database_url):
+    store = Store(database_url)
+    store.upgrade()
+    here = RecordPosition("in", 0, 7)
+    assert store.claim_dead_letter(here, "processing_failed", "x", "dead", timedelta(seconds=60)) == "send"
+    assert store.claim_dead_letter(here, "processing_failed", "x", "new", timedelta(seconds=60)) == "busy"
+    assert store.claim_dead_letter(here, "processing_failed", "x", "new", timedelta(seconds=0)) == "resend"
+    assert store.claim_dead_letter(here, "processing_failed", "x", "dead", timedelta(seconds=60)) == "busy"

@@ -1,5 +1,6 @@
 """The routing tree operators edit in config/routing.yaml: who hears about which case."""
 
+from triage.routing.fields import Vocabulary
 from triage.routing.tree import (
     RESULTS_RECEIVER,
     Receiver,
@@ -15,6 +16,7 @@ __all__ = [
     "Receiver",
     "RoutingError",
     "RoutingTree",
+    "Vocabulary",
     "case_fields",
     "load_routing",
     "parse_routing",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,8 +11,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from triage.message import SupportMessage, Triage
+from triage.routing.fields import did_you_mean
 from triage.routing.tree import RoutingTree, case_fields
-from triage.routing.yamlfile import load_model, read_text
+from triage.routing.yamlfile import fail_at, load_model, read_text
 
 
 class Case(BaseModel):
@@ -61,9 +62,32 @@ def flatten(fields: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def load_cases(path: Path | str) -> list[Case]:
-    cases, _ = load_model(read_text(path, "routing test file"), str(path), CaseFile, "'cases'")
+def load_cases(path: Path | str, tree: RoutingTree) -> list[Case]:
+    """Read a case file; a field a case cannot have, a value its field never takes, or a receiver the
+    tree does not know is an error with its line (a typo there would pass, testing nothing)."""
+    cases, root = load_model(read_text(path, "routing test file"), str(path), CaseFile, "'cases'")
+    for index, case in enumerate(cases.cases):
+        for loc, name, value in _leaves(case.fields, ("cases", index, "fields")):
+            problem = tree.vocabulary.field_problem(name) or tree.vocabulary.value_problem(name, value)
+            if problem:
+                fail_at(str(path), root, loc, problem)
+        for position, receiver in enumerate(case.expect):
+            if receiver not in tree.receivers:
+                known = f"({', '.join(tree.receivers)}){did_you_mean(receiver, tree.receivers)}"
+                problem = f"receiver {receiver!r} is not in {tree.source} {known}"
+                fail_at(str(path), root, ("cases", index, "expect", position), problem)
     return cases.cases
+
+
+def _leaves(
+    fields: dict[str, Any], loc: tuple[int | str, ...], prefix: str = ""
+) -> Iterator[tuple[tuple[int | str, ...], str, Any]]:
+    """(location in the file, dotted field name, value) for every leaf of a case's nested fields."""
+    for key, value in fields.items():
+        if isinstance(value, dict):
+            yield from _leaves(value, (*loc, key), f"{prefix}{key}.")
+        else:
+            yield (*loc, key), f"{prefix}{key}", value
 
 
 def run_cases(tree: RoutingTree, cases: Iterable[Case]) -> list[CaseResult]:

@@ -58,7 +58,7 @@ class Matcher:
 
     def _compare(self, actual: Any) -> bool:
         if self.field == "urgency":
-            if actual not in URGENCY_ORDER:
+            if actual not in URGENCY_ORDER or self.value not in URGENCY_ORDER:
                 return False
             left, right = URGENCY_ORDER.index(actual), URGENCY_ORDER.index(self.value)
         else:
@@ -70,7 +70,10 @@ class Matcher:
 
 
 def parse_matcher(source: str) -> Matcher:
-    """Parse `urgency >= high`, `customer.tier in (enterprise, pro)`, `category =~ "bill.*"`."""
+    """Parse `urgency >= high`, `customer.tier in (enterprise, pro)`, `category =~ "bill.*"`.
+
+    This checks the syntax; whether the field exists and can take the value is the Vocabulary's
+    check (triage/routing/fields.py), which every routing file goes through when it is loaded."""
     found = MATCHER.match(source)
     if not found or not found["value"]:
         raise MatcherError(
@@ -92,15 +95,9 @@ def parse_matcher(source: str) -> Matcher:
             return Matcher(name, op, value, pattern=re.compile(value))
         except re.error as error:
             raise MatcherError(f"matcher {source!r}: bad regular expression: {error}") from None
-    if op in ORDERED:
-        if name == "urgency":
-            if value not in URGENCY_ORDER:
-                raise MatcherError(f"matcher {source!r}: urgency is one of {', '.join(URGENCY_ORDER)}")
-            return Matcher(name, op, value)
+    if op in ORDERED and name != "urgency":
         try:
             return Matcher(name, op, value, number=float(value))
         except ValueError:
-            raise MatcherError(
-                f"matcher {source!r}: {op} compares numbers (or urgency levels), got {value!r}"
-            ) from None
+            return Matcher(name, op, value)  # refused by the vocabulary check, which names the field first
     return Matcher(name, op, value)

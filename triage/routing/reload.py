@@ -28,6 +28,7 @@ def _signature(path: Path) -> tuple[int, int, int] | None:
 
 class RoutingReloader:
     def __init__(self, path: Path, tree: RoutingTree, on_change: Callable[[RoutingTree], None]) -> None:
+        """The tree's vocabulary (the configured categories) checks every reloaded file too."""
         self.path = Path(path)
         self.current = tree
         self.on_change = on_change
@@ -46,7 +47,7 @@ class RoutingReloader:
         self._requested.clear()
         self._seen = signature
         try:
-            tree = load_routing(self.path)
+            tree = load_routing(self.path, self.current.vocabulary)
         except RoutingError as error:
             metrics.ROUTING_RELOADS.labels("failure").inc()
             log.error("routing file refused, keeping the last good tree: %s", error)

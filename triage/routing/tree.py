@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from triage.message import SupportMessage, Triage
+from triage.routing.fields import Vocabulary
 from triage.routing.matchers import Matcher, MatcherError, parse_matcher
 from triage.routing.timing import QuietHours, parse_duration
 from triage.routing.yamlfile import fail_at, load_model, read_text
@@ -92,8 +93,9 @@ class RoutingConfig(Strict):
     route: Route
 
 
-def _cross_check(config: RoutingConfig) -> tuple[tuple[int | str, ...], str] | None:
-    """The first reference problem pydantic cannot see, with the location it concerns."""
+def _cross_check(config: RoutingConfig, vocabulary: Vocabulary) -> tuple[tuple[int | str, ...], str] | None:
+    """The first problem pydantic cannot see (a reference, a matcher that can never be true), with the
+    location it concerns."""
     names = [receiver.name for receiver in config.receivers]
     for index, name in enumerate(names):
         if name in names[:index]:
@@ -105,6 +107,9 @@ def _cross_check(config: RoutingConfig) -> tuple[tuple[int | str, ...], str] | N
     for loc, route in _walk(config.route, ("route",)):
         if route.receiver is not None and route.receiver not in names:
             return (*loc, "receiver"), f"receiver {route.receiver!r} is not defined under receivers"
+        for index, matcher in enumerate(route.matchers):
+            if problem := vocabulary.matcher_problem(matcher):
+                return (*loc, "matchers", index), f"'{matcher}': {problem}"
     return None
 
 
@@ -126,9 +131,12 @@ class Match:
 
 
 class RoutingTree:
-    def __init__(self, config: RoutingConfig, source: str = "<memory>") -> None:
+    def __init__(
+        self, config: RoutingConfig, source: str = "<memory>", vocabulary: Vocabulary | None = None
+    ) -> None:
         self.config = config
         self.source = source
+        self.vocabulary = vocabulary or Vocabulary()
         self.receivers = {receiver.name: receiver for receiver in config.receivers}
 
     def route(self, case: dict[str, Any]) -> list[str]:
@@ -204,13 +212,16 @@ def _flatten(value: Any, prefix: str, into: dict[str, Any]) -> None:
         into[prefix[:-1]] = value
 
 
-def parse_routing(text: str, source: str = "<memory>") -> RoutingTree:
+def parse_routing(text: str, source: str = "<memory>", vocabulary: Vocabulary | None = None) -> RoutingTree:
+    """Parse and check a routing file; `vocabulary` holds the configured categories (default: the
+    built-in twelve)."""
+    vocabulary = vocabulary or Vocabulary()
     config, root = load_model(text, source, RoutingConfig, "'receivers' and 'route'")
-    problem = _cross_check(config)
+    problem = _cross_check(config, vocabulary)
     if problem:
         fail_at(source, root, *problem)
-    return RoutingTree(config, source)
+    return RoutingTree(config, source, vocabulary)
 
 
-def load_routing(path: Path | str) -> RoutingTree:
-    return parse_routing(read_text(path, "routing file"), str(path))
+def load_routing(path: Path | str, vocabulary: Vocabulary | None = None) -> RoutingTree:
+    return parse_routing(read_text(path, "routing file"), str(path), vocabulary)

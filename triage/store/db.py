@@ -9,7 +9,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from alembic import command
 from alembic.config import Config
@@ -32,7 +32,7 @@ from sqlalchemy.exc import InterfaceError as SAInterfaceError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from triage.store.tables import Base, DeliveryRow, MessageRow, SlackThreadRow, TriageRow
+from triage.store.tables import Base, DeadLetterRow, DeliveryRow, MessageRow, SlackThreadRow, TriageRow
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -52,6 +52,18 @@ class Triaged:
     message: MessageRow
     result: TriageRow
     deliveries: list[DeliveryRow] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RecordPosition:
+    """Where an input record sits in Kafka: what identifies it when it has no valid message id."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+DeadLetterClaim = Literal["send", "resend", "sent", "busy"]
 
 
 class StoreUnavailable(Exception):
@@ -335,6 +347,69 @@ class Store:
             query = query.where(DeliveryRow.receiver == receiver)
         with self.session(read_only=True) as session:
             return session.scalar(query) or 0
+
+    # --- the dead-letter ledger -----------------------------------------------------------------
+
+    def claim_dead_letter(
+        self, position: RecordPosition, code: str, detail: str, claimer: str, lease: timedelta
+    ) -> DeadLetterClaim:
+        """Decide, once per record, who sends its dead letter.
+
+        "send": it is new; this claimer must publish it, then call dead_letter_sent(). "resend": the
+        same, but an earlier claim did not finish (this claimer's own failed try, or a claimer that
+        died or did not finish within the lease), so it may have gone out already: the one repeat
+        Kafka allows, a publish acknowledged but not yet marked. "sent": it went out; nothing to do.
+        "busy": another claimer is publishing it now; ask again later."""
+        now = datetime.now(UTC)
+        table = DeadLetterRow.__table__
+        where = (
+            (table.c.kafka_topic == position.topic)
+            & (table.c.kafka_partition == position.partition)
+            & (table.c.kafka_offset == position.offset)
+        )
+        with self._transaction() as connection:
+            inserted = connection.execute(
+                _insert_ignoring_conflicts(connection.dialect.name, DeadLetterRow)
+                .values(
+                    kafka_topic=position.topic,
+                    kafka_partition=position.partition,
+                    kafka_offset=position.offset,
+                    code=code,
+                    detail=detail,
+                    status="sending",
+                    claimed_by=claimer,
+                    claimed_at=now,
+                )
+                .returning(table.c.kafka_offset)
+            )
+            if inserted.first() is not None:  # rowcount is not reliable for ON CONFLICT DO NOTHING
+                return "send"
+            taken_over = connection.execute(
+                update(table)
+                .where(
+                    where
+                    & (table.c.status == "sending")
+                    & ((table.c.claimed_by == claimer) | (table.c.claimed_at < now - lease))
+                )
+                .values(claimed_by=claimer, claimed_at=now, code=code, detail=detail)
+            )
+            if taken_over.rowcount:
+                return "resend"
+            status = connection.scalar(select(table.c.status).where(where))
+        return "sent" if status == "sent" else "busy"
+
+    def dead_letter_sent(self, position: RecordPosition) -> None:
+        table = DeadLetterRow.__table__
+        with self._transaction() as connection:
+            connection.execute(
+                update(table)
+                .where(
+                    (table.c.kafka_topic == position.topic)
+                    & (table.c.kafka_partition == position.partition)
+                    & (table.c.kafka_offset == position.offset)
+                )
+                .values(status="sent", sent_at=datetime.now(UTC))
+            )
 
     # --- Slack threads --------------------------------------------------------------------------
 

@@ -9,7 +9,18 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -100,3 +111,22 @@ class SlackThreadRow(Base):
     thread_ts: Mapped[str] = mapped_column(String(32))
     top_urgency: Mapped[str] = mapped_column(String(16))  # the highest urgency alerted at the top level
     last_notified_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class DeadLetterRow(Base):
+    """The dead-letter ledger: each input record sent to the dead-letter topic, by its position.
+
+    A record read again (after a crash, or by a second worker at a rebalance) finds its row and gets no
+    second dead letter. The record itself is not kept here: the dead-letter topic has it."""
+
+    __tablename__ = "dead_letters"
+
+    kafka_topic: Mapped[str] = mapped_column(String(255), primary_key=True)
+    kafka_partition: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kafka_offset: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    code: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="sending")  # sending | sent
+    claimed_by: Mapped[str] = mapped_column(String(64))
+    claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)

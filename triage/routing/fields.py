@@ -1,0 +1,113 @@
+"""What a matcher (or a routing test case) may name: the fields of a case and the values they take.
+
+A typo in a routing file (`urgncy`, `urgnet`, `customer.teir`) would make a route that never fires,
+which silently stops alerts. So every field must be a triage field or a path of the input schema
+(`metadata.*` is free), and a value compared with urgency, sentiment or category must be one of theirs.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import typing
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from triage.message import URGENCY_ORDER, SupportMessage, Triage
+from triage.routing.matchers import ORDERED, Matcher
+from triage.settings import DEFAULT_CATEGORIES, Settings
+
+FREE_PREFIX = "metadata."  # producers put anything there
+NUMERIC = ("confidence", "prompt_tokens", "completion_tokens", "cost_usd")
+
+
+def _schema_paths(model: type[BaseModel], prefix: str = "") -> list[str]:
+    """Dotted paths of a pydantic model's fields, nested models included (customer.tier, ticket.id)."""
+    paths = []
+    for name, field in model.model_fields.items():
+        nested = [
+            arg
+            for arg in (field.annotation, *typing.get_args(field.annotation))
+            if isinstance(arg, type) and issubclass(arg, BaseModel)
+        ]
+        if nested:
+            paths.extend(_schema_paths(nested[0], f"{prefix}{name}."))
+        elif name != "metadata":
+            paths.append(f"{prefix}{name}")
+    return paths
+
+
+FIELDS: tuple[str, ...] = tuple(dict.fromkeys([*Triage.model_fields, *_schema_paths(SupportMessage)]))
+
+
+def did_you_mean(word: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(known), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]}?" if close else ""
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The values a case's closed fields take; categories come from the classifier's configuration."""
+
+    categories: tuple[str, ...] = DEFAULT_CATEGORIES
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Vocabulary:
+        return cls(tuple(settings.classifier.categories))
+
+    @property
+    def values(self) -> dict[str, tuple[str, ...]]:
+        return {
+            "urgency": URGENCY_ORDER,
+            "sentiment": ("negative", "neutral", "positive"),
+            "category": self.categories,
+            "degraded": ("true", "false"),
+        }
+
+    def field_problem(self, name: str) -> str | None:
+        """Why `name` is not a field a case has, or None."""
+        if name in FIELDS or (name.startswith(FREE_PREFIX) and len(name) > len(FREE_PREFIX)):
+            return None
+        return f"unknown field {name!r}" + (
+            did_you_mean(name, FIELDS) or f" (fields: {', '.join(FIELDS)}, metadata.*)"
+        )
+
+    def value_problem(self, name: str, value: object) -> str | None:
+        """Why `value` can never be the value of the closed field `name`, or None."""
+        known = self.values.get(name)
+        shown = str(value).lower() if isinstance(value, bool) else str(value)
+        if known is None or shown in known:
+            return None
+        return f"{name} is one of {', '.join(known)}, not {shown!r}{did_you_mean(shown, known)}"
+
+    def matcher_problem(self, matcher: Matcher) -> str | None:
+        """Why a matcher can never be true as written (an unknown field, a value the field never has)."""
+        if problem := self.field_problem(matcher.field):
+            return problem
+        name, op = matcher.field, matcher.op
+        if op in ORDERED and name != "urgency":
+            if name in self.values:
+                return f"{name} has no order: use = or in"
+            if matcher.number is None:
+                return f"{op} compares numbers (or urgency levels), got {matcher.value!r}"
+            return None
+        if name not in self.values:
+            return None
+        if op in ("=~", "!~"):
+            assert matcher.pattern is not None
+            if not any(matcher.pattern.fullmatch(value) for value in self.values[name]):
+                return f"the pattern {matcher.value!r} matches no {name} ({', '.join(self.values[name])})"
+            return None
+        values: Sequence[str] = matcher.choices if op == "in" else (matcher.value,)
+        for value in values:
+            if value in self.values[name]:
+                continue
+            if op == "=" and (slipped := re.match(r"^([<>])\s*(\S.*)$", value)):
+                # `urgency => high` parses as `urgency = "> high"`: point at the operator meant
+                meant = f"{name} {slipped[1]}= {slipped[2]}"
+                known = ", ".join(self.values[name])
+                return f"{name} is one of {known}, not {value!r}; did you mean {meant!r}?"
+            return self.value_problem(name, value)
+        return None
