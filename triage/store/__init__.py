@@ -1,6 +1,6 @@
 """The store: every message, its triage result and the outbox, in SQLite or PostgreSQL."""
 
-from triage.store.db import DeliveryUpdate, Store, StoreUnavailable, Triaged
+from triage.store.db import Backlog, DeliveryUpdate, Store, StoreUnavailable, Triaged
 from triage.store.writer import BatchWriter
 
-__all__ = ["BatchWriter", "DeliveryUpdate", "Store", "StoreUnavailable", "Triaged"]
+__all__ = ["Backlog", "BatchWriter", "DeliveryUpdate", "Store", "StoreUnavailable", "Triaged"]
