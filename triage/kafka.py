@@ -70,7 +70,9 @@ def client_config(kafka: KafkaSettings) -> dict[str, Any]:
 
 
 def announce(kafka: KafkaSettings) -> None:
-    """Say what the next seconds are spent on, before the first client waits for a broker."""
+    """Say what the next seconds are spent on, before the first client waits for a broker (no
+    broker configured: BrokerUnavailable, before anything is said)."""
+    client_config(kafka)
     log.info(
         "connecting to Kafka at %s (giving up after %.0fs)",
         kafka.bootstrap_servers,

@@ -121,7 +121,6 @@ class Worker:
         routes = load_routing(settings.routing_path())
         classifier = make_classifier(settings)
         store = Store(settings.database_url)
-        log.info(start_line(settings, store, routes, classifier))
         if check := getattr(classifier, "check", None):  # the LLM backend: key and URL
             check()
         store.upgrade()
@@ -137,6 +136,7 @@ class Worker:
             worker.consumer.close(autocommit=False)
             producer.close(timeout=5)
             raise
+        log.info(start_line(settings, store, routes, classifier))  # after the checks: errors stay one line
         for name, reason in worker.receivers.idle(routes):
             log.warning("receiver %s will skip every delivery: %s", name, reason)
         return worker

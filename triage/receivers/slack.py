@@ -1,5 +1,8 @@
 """Slack alerts through slack_sdk's WebClient: Block Kit, one thread per conversation, escalations.
 
+- `blocks()` lays out what an on-call reads, one small function per block (headline, summary,
+  message, facts, why you got this, small print); a new kind of block is one more function there.
+
 - The first alert of a conversation opens a thread; follow-ups go into it; an urgency above the
   highest already alerted is posted as a new top-level alert linking the thread. With a route's
   `repeat_interval`, a follow-up after that interval is also broadcast to the channel.
@@ -189,9 +192,9 @@ def footer_block(case: dict[str, Any], thread_link: str | None) -> dict[str, Any
 
 def customer(case: dict[str, Any]) -> str:
     """`Dana Whitfield (enterprise)`, unescaped."""
-    who = case.get("customer_name") or case.get("customer_id") or "unknown customer"
+    who = " ".join(str(case.get("customer_name") or case.get("customer_id") or "unknown customer").split())
     tier = case.get("customer_tier")
-    return f"{who} ({tier})" if tier else str(who)
+    return f"{who} ({tier})" if tier else who
 
 
 def shows_summary(case: dict[str, Any]) -> bool:
