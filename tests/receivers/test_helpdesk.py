@@ -8,6 +8,7 @@ from triage.receivers.base import DeliveryFailed
 from triage.receivers.helpdesk import HelpdeskConfigError, HelpdeskSender, check_credentials, make_client
 from triage.routing.tree import HelpdeskReceiver
 from triage.settings import HelpdeskSettings
+from triage.store.incidents import Incidents
 from triage.store.tables import DeliveryRow
 
 CONFIG = HelpdeskReceiver(set_priority=True, tags=["ai_triaged"], internal_note=True)
@@ -20,7 +21,9 @@ def client(zendesk, token=None):
 
 
 def send(zendesk, store, config=CONFIG):
-    return HelpdeskSender(client(zendesk), config).send_batch([claim_one(store, "helpdesk")])[0]
+    return HelpdeskSender(client(zendesk), config, Incidents(store)).send_batch(
+        [claim_one(store, "helpdesk")]
+    )[0]
 
 
 def test_ticket_gets_priority_tags_and_an_internal_note(zendesk, store):
@@ -62,7 +65,7 @@ def test_a_long_outage_gives_the_delivery_back(zendesk, store):
 
 def test_a_note_written_before_a_crash_is_not_written_again(zendesk, store):
     store_case(store, "helpdesk", ticket={"id": 9})
-    sender = HelpdeskSender(client(zendesk), CONFIG)
+    sender = HelpdeskSender(client(zendesk), CONFIG, Incidents(store))
     sender.send_batch([claim_one(store, "helpdesk")])
     with store.session() as session:
         session.execute(update(DeliveryRow).values(status="sending"))
