@@ -19,6 +19,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 
 from triage.classify import Classifier
 from triage.classify.embedded import Encoder, message_text
+from triage.classify.meaning import Meaning
 from triage.classify.redact import redact
 from triage.kafka import publish_dead_letter
 from triage.message import URGENCY_ORDER, InvalidMessage, SupportMessage, Triage, parse_message
@@ -52,8 +53,8 @@ class Pipeline:
     ) -> None:
         self.settings = settings
         self.claimer = claimer  # this worker, in dead-letter claims
-        self._encoder: Encoder | None = None  # for `similar` grouping, made when first needed
-        self._encoder_lock = threading.Lock()
+        self._meaning: Meaning | None = None  # for `similar` grouping, made when first needed
+        self._meaning_lock = threading.Lock()
         self.store = store
         self.writer = writer
         self.classifier = classifier
@@ -131,13 +132,12 @@ class Pipeline:
         return "processed"
 
     def _vector(self, message: SupportMessage) -> list[float]:
-        """The message's embedding, for `group_by: [similar]` (the embedded encoder, whatever the
-        classifier; the embedded classifier's own encoder when it is the one)."""
-        with self._encoder_lock:
-            if self._encoder is None:
-                self._encoder = find_encoder(self.classifier) or Encoder()
-        [vector] = self._encoder.encode([message_text(message)])
-        return [round(float(x), 5) for x in vector]
+        """The message's meaning, for `group_by: [similar]`: from the embedded encoder whatever the
+        classifier (the embedded classifier's own, when it is the one)."""
+        with self._meaning_lock:
+            if self._meaning is None:
+                self._meaning = Meaning(find_encoder(self.classifier) or Encoder())
+        return self._meaning.vector(message_text(message))
 
     def dead_letter(self, record: ConsumerRecord, code: str, detail: str) -> None:
         """Send the record to the dead-letter topic, once: the store's ledger remembers it by position,
