@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from tests.conftest import REPO, read_topic
+from triage.broker import free_port
 from triage.settings import KafkaSettings
 
 TRIAGE = [sys.executable, "-m", "triage"]
@@ -108,19 +109,42 @@ def test_kill_9_mid_stream_then_restart_loses_nothing(kafka_settings: KafkaSetti
     assert {record.value.decode() for record in dead} == set(bad)
 
 
-def test_demo_runs_on_embedded_defaults_and_shows_the_triage(tmp_path: Path):
+def test_demo_runs_outside_a_checkout_and_ends_with_the_report_command(tmp_path: Path):
     env = {name: value for name, value in os.environ.items() if not name.startswith("TRIAGE_")}
     env["COLUMNS"] = "200"
-    # `triage demo` is run from the repository, as the README says; its store goes to a temp file here.
-    env["TRIAGE_DATABASE_URL"] = f"sqlite:///{tmp_path / 'demo.db'}"
-    done = subprocess.run([*TRIAGE, "demo"], env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
+    # An empty directory: samples and routing come from the package, the store is ./triage-demo.db.
+    done = subprocess.run(
+        [*TRIAGE, "demo"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "Triaged messages" in done.stdout
     assert "msg-1001" in done.stdout and "msg-1030" in done.stdout
     assert "processed" in done.stdout and "│    30 │" in done.stdout
     assert "embedded" in done.stdout  # the default backend, offline
     assert "dead lettered" in done.stdout and "│     2 │" in done.stdout
-    assert stored_count(env["TRIAGE_DATABASE_URL"]) == 30
+    assert stored_count(f"sqlite:///{tmp_path / 'triage-demo.db'}") == 30
+
+    said = done.stderr.splitlines()
+    assert said[0].startswith("connecting to Kafka at 127.0.0.1:")
+    assert [line.split(":")[0] for line in said[1:]] == ["warning"] * 5, said  # nothing from the client
+    assert sum("will skip every delivery" in line for line in said) == 3  # helpdesk, oncall, cx-leads
+    assert sum("dead-lettered" in line for line in said) == 2
+
+    *_, intro, command = done.stdout.splitlines()
+    assert intro == "The CX health report of this run (writes report.html):"
+    assert command == "  TRIAGE_DATABASE_URL=sqlite:///triage-demo.db triage report"
+    variable, _, program = command.strip().partition(" ")
+    name, _, value = variable.partition("=")
+    report = subprocess.run(
+        [*TRIAGE, *program.split()[1:]], env=env | {name: value}, cwd=tmp_path, capture_output=True, text=True
+    )
+    assert report.returncode == 0, report.stderr
+    assert report.stdout.strip() == "wrote report.html: 30 messages in the last 7 days"
+
+
+def test_the_packaged_demo_samples_are_the_repository_ones():
+    packaged = REPO / "triage" / "defaults" / "messages.jsonl"
+    assert packaged.read_text() == (REPO / "config" / "samples" / "messages.jsonl").read_text()
 
 
 @pytest.mark.parametrize(
@@ -172,3 +196,90 @@ def test_a_wrong_llm_key_fails_fast_with_one_line(kafka_settings, tmp_path):
     assert done.returncode == 2
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "rejected TRIAGE_LLM__API_KEY" in lines[0], done.stderr
+
+
+def timed_lines(process: subprocess.Popen) -> list[tuple[float, str]]:
+    """Each line of the process's standard error with the time.monotonic() it arrived, to the end."""
+    return [(time.monotonic(), line.rstrip("\n")) for line in process.stderr]
+
+
+@pytest.mark.parametrize(
+    ("command", "expected"),
+    [
+        (["run"], ["connecting to Kafka at", "error: cannot reach Kafka at"]),
+        (["produce", str(REPO / "config/samples/messages.jsonl")], ["connecting to Kafka at", "error:"]),
+        (["demo"], ["connecting to Kafka at", "error: cannot reach Kafka at"]),
+    ],
+)
+def test_an_unreachable_broker_is_one_line_after_the_connect_timeout(tmp_path: Path, command, expected):
+    nowhere = KafkaSettings(bootstrap_servers=f"127.0.0.1:{free_port()}")
+    env = triage_env(nowhere, f"sqlite:///{tmp_path / 's.db'}", TRIAGE_KAFKA__BOOTSTRAP_TIMEOUT_MS="4000")
+    process = subprocess.Popen(
+        [*TRIAGE, *command], env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    lines = timed_lines(process)
+    process.wait(timeout=60)
+    assert process.returncode == 2 and process.stdout.read() == ""
+    shown = [line for _, line in lines]
+    assert len(shown) == len(expected), "\n".join(shown)  # none of the Kafka client's own lines
+    for line, start in zip(shown, expected, strict=True):
+        assert start in line, line
+    error = shown[-1]
+    assert error.startswith(f"error: cannot reach Kafka at {nowhere.bootstrap_servers}")
+    assert error.endswith("within 4s: Connection failed: KafkaConnectionError: 111 ECONNREFUSED")
+    connecting = next(at for at, line in lines if "connecting to Kafka" in line)
+    waited = lines[-1][0] - connecting
+    assert 3.5 < waited < 8, waited  # the setting bounds the wait (its default, 10 s, was 30 s)
+
+
+def test_the_worker_says_what_it_uses_in_one_line_and_warns_of_idle_receivers(
+    kafka_settings: KafkaSettings, postgres_url: str, tmp_path: Path
+):
+    with_password = postgres_url.replace("postgres@", "postgres:s3cret-pw@")
+    env = triage_env(kafka_settings, with_password)
+    del env["TRIAGE_ROUTING_FILE"]  # none in tmp_path: the built-in example tree
+    worker = subprocess.Popen([*TRIAGE, "run"], env=env, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: stored_count(postgres_url) == 0 and migrated(postgres_url), 60, "the migrations")
+        time.sleep(4)  # the group join; then the worker idles
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        lines = [json.loads(line) for line in worker.stderr]
+        worker.wait(timeout=60)
+    assert worker.returncode == 0
+    messages = [line["msg"] for line in lines]
+    assert messages[0] == f"connecting to Kafka at {kafka_settings.bootstrap_servers} (giving up after 10s)"
+    start = messages[1]
+    kafka = kafka_settings
+    host_and_db = with_password.split("@", 1)[1]
+    assert start == (
+        f"starting: store postgresql+psycopg://postgres:***@{host_and_db}; "
+        f"routing {REPO / 'triage/defaults/routing.yaml'} (the built-in example: config/routing.yaml "
+        f"does not exist here); classifier rules; topics {kafka.input_topic} -> {kafka.results_topic}, "
+        f"dead letters {kafka.dlq_topic}; receivers log (console), helpdesk (helpdesk), "
+        "oncall (Slack #support-urgent), cx-leads (Slack #cx-escalations)"
+    )
+    warnings = [line["msg"] for line in lines if line["level"] == "warning"]
+    assert warnings == [
+        "receiver helpdesk (helpdesk) will skip every delivery: "
+        "the helpdesk is not configured (no TRIAGE_HELPDESK__BASE_URL)",
+        "receiver oncall (Slack #support-urgent) will skip every delivery: "
+        "Slack is not configured (no TRIAGE_SLACK__TOKEN)",
+        "receiver cx-leads (Slack #cx-escalations) will skip every delivery: "
+        "Slack is not configured (no TRIAGE_SLACK__TOKEN)",
+    ]
+    assert "s3cret-pw" not in json.dumps(lines)
+    assert "partitions revoked: []" not in messages  # the client's call before the first assignment
+    assert any(m.startswith("partitions assigned") for m in messages)
+    assert not [line for line in lines if line["logger"].startswith("kafka")]
+
+
+def migrated(database_url: str) -> bool:
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return connection.execute(text("SELECT count(*) FROM alembic_version")).scalar_one() == 1
+    except Exception:
+        return False
+    finally:
+        engine.dispose()

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -14,8 +15,10 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
 from tests.conftest import message, read_topic
+from triage import message as message_module
+from triage import worker as worker_module
 from triage.broker import free_port
-from triage.dlq import DeadLetter, DeadLetters
+from triage.dlq import KNOWN_CODES, DeadLetter, DeadLetters
 from triage.kafka import dead_letter_headers, ensure_topics
 from triage.settings import KafkaSettings, Settings
 from triage.store import Store
@@ -43,7 +46,7 @@ def kafka(kafka_settings: KafkaSettings) -> KafkaSettings:
 
 @pytest.fixture
 def run_dlq(tmp_path: Path) -> Run:
-    def run(kafka: KafkaSettings, *args: str) -> subprocess.CompletedProcess[str]:
+    def run(kafka: KafkaSettings, *args: str, columns: int = 250) -> subprocess.CompletedProcess[str]:
         env = {name: value for name, value in os.environ.items() if not name.startswith("TRIAGE_")}
         env.update(
             {
@@ -52,7 +55,7 @@ def run_dlq(tmp_path: Path) -> Run:
                 "TRIAGE_KAFKA__INPUT_TOPIC": kafka.input_topic,
                 "TRIAGE_KAFKA__DLQ_TOPIC": kafka.dlq_topic,
                 "TRIAGE_KAFKA__PARTITIONS": "3",
-                "COLUMNS": "250",
+                "COLUMNS": str(columns),
             }
         )
         return subprocess.run(
@@ -237,6 +240,48 @@ def test_a_record_that_failed_in_processing_is_triaged_after_replay_once(setting
     assert store.is_processed("m-fixed")
     store.close()
     assert len(everything(kafka.bootstrap_servers, kafka.input_topic)) == 1
+
+
+def test_list_fits_an_80_column_terminal_one_line_per_record(kafka: KafkaSettings, run_dlq: Run):
+    long_reason = "body: Field required; customer.tier: Input should be a valid string " * 3
+    dead_letter(kafka, b'{"id": "x"}', "invalid_schema", long_reason, key=b"conversation-" + b"k" * 40)
+    dead_letter(kafka, b"{", "invalid_json", "Expecting value at line 1 column 2", offset=9)
+
+    table = run_dlq(kafka, "list", columns=80)
+
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert max(len(line.rstrip()) for line in lines) <= 80, table.stdout
+    records = [line for line in lines if line.lstrip().startswith(("0@", "1@", "2@"))]
+    assert len(records) == 2  # one line each, nothing wrapped
+    assert "invalid_schema" in records[0] and "body: Field required" in records[0]
+    assert records[0].rstrip().endswith("…") or "…" in records[0]  # the reason is cut, not wrapped
+    assert "invalid_json" in records[1]
+    [whole] = [row for row in json_lines(run_dlq(kafka, "list", "--json")) if row["code"] == "invalid_schema"]
+    assert whole["reason"] == long_reason  # the details are in --json
+
+
+@pytest.mark.parametrize("command", [["list"], ["replay", "--dry-run"]])
+def test_an_unknown_reason_code_is_named_with_the_known_ones(kafka: KafkaSettings, run_dlq: Run, command):
+    dead_letter(kafka, b"{", "invalid_json", "y")
+    dead_letter(kafka, b"{", "a_newer_workers_code", "z", offset=1)
+
+    result = run_dlq(kafka, *command, "--reason", "bogus", "--reason", "invalid_json")
+
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.splitlines() == [
+        "error: --reason bogus: unknown code; known codes: a_newer_workers_code, body_too_large, "
+        "empty_value, invalid_json, invalid_schema, invalid_utf8, not_an_object, processing_failed"
+    ]
+    listed = json_lines(run_dlq(kafka, "list", "--json", "--reason", "a_newer_workers_code"))
+    assert [row["reason"] for row in listed] == ["z"]  # a code found on the topic is known
+
+
+def test_the_known_codes_are_every_code_the_worker_writes():
+    """--reason checks codes against dlq.KNOWN_CODES: a code added to the worker must be added there."""
+    source = Path(message_module.__file__).read_text() + Path(worker_module.__file__).read_text()
+    written = set(re.findall(r'(?:InvalidMessage\(|dead_letter\(record, )\s*"([a-z0-9_]+)"', source))
+    assert written == KNOWN_CODES, written
 
 
 @pytest.mark.parametrize("command", [["list"], ["replay"]])

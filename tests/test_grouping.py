@@ -148,7 +148,8 @@ def test_group_idle_closes_an_incident_and_the_next_case_opens_another(
 
 
 def test_similar_splits_two_different_outages_in_one_category(settings: Settings, slack: FakeSlack, tmp_path):
-    route = GROUPED.replace("group_by: [category]", "group_by: [category, similar]\n      group_similarity: 0.6")
+    similar = "group_by: [category, similar]\n      group_similarity: 0.6"
+    route = GROUPED.replace("group_by: [category]", similar)
     payments = [
         "Outage: checkout is down, every card payment fails with error 500",
         "Outage: payments are down, none of our customers can pay at checkout",

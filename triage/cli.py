@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import sys
 import time
@@ -71,6 +72,7 @@ KNOWN_FAILURES = (
 URGENCY_STYLE = {"urgent": "bold red", "high": "red", "normal": "yellow", "low": "green"}
 SENTIMENT_STYLE = {"negative": "red", "neutral": "white", "positive": "green"}
 DEMO_DATABASE = Path("triage-demo.db")
+DEMO_SAMPLES = Path(__file__).parent / "defaults" / "messages.jsonl"  # = config/samples/messages.jsonl
 # The demo sends these too, to show that malformed input ends in the dead-letter topic with a reason.
 DEMO_BAD_RECORDS = (b'{"id": "demo-bad-1", "body": ', b'{"id": "demo-bad-2", "channel": "email"}')
 
@@ -126,6 +128,8 @@ def produce(
     """Send each line of FILE to the input topic, keyed by conversation_id (lines are sent as they are)."""
     with one_line_errors():
         settings = load_settings()
+        setup_logging(brief=True)
+        kafka.announce(settings.kafka)
         sent = _produce_lines(settings, file.read_bytes().splitlines(), topic or settings.kafka.input_topic)
     console.print(f"sent {sent} records to {topic or settings.kafka.input_topic}")
 
@@ -162,21 +166,27 @@ def _conversation_key(line: bytes) -> bytes | None:
 
 @app.command()
 def demo(
-    samples: Annotated[Path, typer.Option(exists=True, dir_okay=False)] = Path(
-        "config/samples/messages.jsonl"
-    ),
+    samples: Annotated[
+        Path, typer.Option(exists=True, dir_okay=False, help="JSON Lines; default: the 30 packaged samples")
+    ] = DEMO_SAMPLES,
     timeout: Annotated[float, typer.Option(help="give up after this many seconds")] = 120.0,
 ) -> None:
     """Triage the sample messages end to end: broker (embedded unless configured), store, routing."""
     with one_line_errors():
         settings = load_settings()
-        setup_logging("WARNING", json_format=False)
-        if "database_url" not in settings.model_fields_set:
+        setup_logging(brief=True)
+        own_store = "database_url" not in settings.model_fields_set
+        if own_store:
             DEMO_DATABASE.unlink(missing_ok=True)
             settings.database_url = f"sqlite:///{DEMO_DATABASE}"
         with _demo_broker(settings):
             stats, ids = _run_demo(settings, samples, timeout)
         _show_demo(settings, stats, ids)
+    report = "triage report"
+    if own_store:
+        report = f"TRIAGE_DATABASE_URL={shlex.quote(settings.database_url)} {report}"
+    console.print("The CX health report of this run (writes report.html):")
+    console.print(f"  {report}", markup=False, highlight=False, soft_wrap=True)
 
 
 @contextmanager

@@ -63,12 +63,24 @@ DEAD_LETTER_HEADERS = frozenset(
 )
 # Failures that a fix of the worker can cure; every other code is about the record's own content.
 RETRYABLE_CODES = frozenset({"processing_failed"})
+# Every code the worker writes: parse_message's (triage/message.py) and the worker's own.
+CONTENT_CODES = frozenset(
+    {
+        "empty_value",
+        "invalid_utf8",
+        "invalid_json",
+        "not_an_object",
+        "invalid_unicode",
+        "body_too_large",
+        "invalid_schema",
+    }
+)
+KNOWN_CODES = CONTENT_CODES | RETRYABLE_CODES
 
 QUIET_S = 1.5  # no records for this long: the end of the topic
 STALL_S = 30.0  # no progress for this long while behind the reported end offsets: an error
 POLL_MS = 200
 BATCH = 100  # records sent before their ledger entries are written
-BOOTSTRAP_TIMEOUT_MS = 10_000  # an operator waits for this; TRIAGE_KAFKA__CLIENT can set another
 
 
 class DLQError(Exception):
@@ -165,6 +177,16 @@ class Filters:
         return failed_at is not None and failed_at >= now - self.since
 
 
+def check_codes(codes: frozenset[str], found: set[str]) -> None:
+    """A `--reason` code that the worker never writes and no record carries is a typo: say so."""
+    known = KNOWN_CODES | found
+    unknown = sorted(codes - known)
+    if unknown:
+        raise DLQError(
+            f"--reason {', '.join(unknown)}: unknown code; known codes: {', '.join(sorted(known))}"
+        )
+
+
 @dataclass(frozen=True)
 class DeadLetters:
     """The dead-letter topic's records in (partition, offset) order, and the ledger's entries."""
@@ -176,7 +198,8 @@ class DeadLetters:
         return self.ledger.get(letter.position) == (letter.original, letter.header(FAILED_AT))
 
     def select(self, filters: Filters, now: datetime | None = None) -> tuple[list[DeadLetter], int]:
-        """The records that match, and how many did not."""
+        """The records that match, and how many did not (DLQError for a `--reason` code nobody uses)."""
+        check_codes(filters.codes, {letter.code for letter in self.letters})
         now = now or datetime.now(UTC)
         matching = [letter for letter in self.letters if filters.match(letter, now)]
         return matching, len(self.letters) - len(matching)
@@ -273,13 +296,10 @@ def _replay_batch(producer: KafkaProducer, kafka: KafkaSettings, batch: list[Dea
 def _consumer(kafka: KafkaSettings) -> KafkaConsumer:
     with reaching(kafka):
         return KafkaConsumer(
-            **{
-                "bootstrap_timeout_ms": BOOTSTRAP_TIMEOUT_MS,
-                **client_config(kafka),
-                "group_id": None,
-                "enable_auto_commit": False,
-                "max_poll_records": kafka.max_poll_records,
-            }
+            **client_config(kafka),
+            group_id=None,
+            enable_auto_commit=False,
+            max_poll_records=kafka.max_poll_records,
         )
 
 

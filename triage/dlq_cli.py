@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -29,8 +30,6 @@ dlq_app = typer.Typer(
 )
 console = Console()
 err = Console(stderr=True)
-REASON_CHARS = 60  # the table shortens longer reasons; --json has them whole
-KEY_CHARS = 24
 
 Since = Annotated[
     str | None, typer.Option(help="only records that failed within this window, e.g. 30m, 24h, 7d")
@@ -76,7 +75,7 @@ def list_(
         filters = _filters(since, reason)
         settings = load_settings()
         dead = _read(settings)
-    matching, filtered_out = dead.select(filters)
+        matching, filtered_out = dead.select(filters)
     matching.sort(key=lambda letter: (letter.failed_at or datetime.min.replace(tzinfo=UTC), letter.position))
     shown = matching[-limit:] if limit else matching
     if as_json:
@@ -135,32 +134,48 @@ def replay_(
         console.print("dry run: nothing was sent")
 
 
+COLUMNS = ("dlq", "failed UTC", "code", "reason", "original", "key", "size", "replayed")
+OPTIONAL = {"original": 24, "key": 16}  # shown, at most this wide, when the reason keeps MIN_REASON
+MIN_REASON = 30
+GAP = 3  # between columns: padding, rule, padding
+
+
 def _table(title: str, letters: list[DeadLetter], dead: DeadLetters) -> Table:
-    """Short columns stay whole; in a narrow terminal the others wrap."""
-    table = Table(title=title)
-    table.add_column("dlq", no_wrap=True)
-    table.add_column("failed at (UTC)")
-    table.add_column("code", no_wrap=True)
-    table.add_column("reason")
-    table.add_column("original", overflow="fold")
-    table.add_column("key", overflow="fold")
-    table.add_column("size", no_wrap=True, justify="right")
-    table.add_column("replayed", no_wrap=True)
-    for letter in letters:
-        failed_at = letter.failed_at
-        key = letter.key.decode("utf-8", "replace") if letter.key is not None else ""
-        table.add_row(  # Text: record content is never read as markup
-            f"{letter.partition}@{letter.offset}",
-            f"{failed_at.astimezone(UTC):%Y-%m-%d %H:%M:%S}" if failed_at else "",
-            Text(letter.code),
-            Text(_shorten(letter.detail, REASON_CHARS)),
-            Text(letter.original),
-            Text(_shorten(key, KEY_CHARS)),
-            str(len(letter.value or b"")),
-            "yes" if dead.replayed(letter) else "",
-        )
+    """One line per record, fitted to the terminal: the reason is cut (whole in --json), and in a
+    narrow terminal the original position and the key are left out."""
+    rows = [_cells(letter, dead) for letter in letters]
+    width = {c: max([len(c)] + [len(row[c]) for row in rows]) for c in COLUMNS}
+    width |= {c: min(width[c], most) for c, most in OPTIONAL.items()}
+    shown = [c for c in COLUMNS if c not in OPTIONAL]
+    for optional in OPTIONAL:
+        if _room([*shown, optional], width) >= MIN_REASON:
+            shown.append(optional)
+    shown.sort(key=COLUMNS.index)
+    width["reason"] = max(10, min(width["reason"], _room(shown, width)))
+    table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1))
+    for column in shown:
+        justify = "right" if column == "size" else "left"
+        table.add_column(column, width=width[column], no_wrap=True, overflow="ellipsis", justify=justify)
+    for row in rows:
+        table.add_row(*(Text(row[column]) for column in shown))  # Text: content is never read as markup
     return table
 
 
-def _shorten(text: str, chars: int) -> str:
-    return text if len(text) <= chars else text[: chars - 1] + "…"
+def _room(columns: list[str], width: dict[str, int]) -> int:
+    """What is left for the reason in this terminal beside `columns`."""
+    others = sum(width[c] for c in columns if c != "reason")
+    return console.width - others - GAP * (len(columns) - 1)
+
+
+def _cells(letter: DeadLetter, dead: DeadLetters) -> dict[str, str]:
+    failed_at = letter.failed_at
+    return {
+        "dlq": f"{letter.partition}@{letter.offset}",
+        "failed UTC": f"{failed_at.astimezone(UTC):%m-%d %H:%M}" if failed_at else "",  # year: --json
+        "code": letter.code,
+        "reason": " ".join(letter.detail.split()),
+        "original": letter.original,
+        "key": letter.key.decode("utf-8", "replace") if letter.key is not None else "",
+        "size": str(len(letter.value or b"")),
+        "replayed": "yes" if dead.replayed(letter) else "",
+    }

@@ -6,6 +6,7 @@ Nothing here knows what a support message is; pipeline.py does.
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
@@ -19,24 +20,79 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from triage.settings import KafkaSettings
 
+log = logging.getLogger(__name__)
+
 
 class BrokerUnavailable(Exception):
     """The broker cannot be reached or did not acknowledge; the work must be retried."""
 
 
+class _FirstClientError(logging.Handler):
+    """Keeps kafka-python's first error line since `reset()`, to be quoted in ours: it says why
+    (connection refused, authentication failed), where its last one only says it gave up."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.message: str | None = None
+
+    def reset(self) -> None:
+        self.message = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.message is None:
+            self.message = record.getMessage()
+
+
+_client_errors = _FirstClientError()
+
+
+def quiet_client_logs() -> None:
+    """kafka-python logs every failed connection attempt, tens of lines a minute while a broker is
+    down. Our own lines say what is wrong once per change (see BrokerWatch), so the client's lines
+    stay off the log unless it runs at DEBUG; its first error is kept for our messages."""
+    client = logging.getLogger("kafka")
+    verbose = logging.getLogger().isEnabledFor(logging.DEBUG)
+    client.setLevel(logging.WARNING if verbose else logging.ERROR)
+    client.propagate = verbose
+    if _client_errors not in client.handlers:
+        client.addHandler(_client_errors)
+
+
 def client_config(kafka: KafkaSettings) -> dict[str, Any]:
     if not kafka.bootstrap_servers:
         raise BrokerUnavailable("no broker configured: set TRIAGE_KAFKA__BOOTSTRAP_SERVERS (host:port)")
-    return {**kafka.client, "bootstrap_servers": kafka.bootstrap_servers.split(",")}
+    quiet_client_logs()
+    return {
+        "bootstrap_timeout_ms": kafka.bootstrap_timeout_ms,
+        **kafka.client,
+        "bootstrap_servers": kafka.bootstrap_servers.split(","),
+    }
+
+
+def announce(kafka: KafkaSettings) -> None:
+    """Say what the next seconds are spent on, before the first client waits for a broker (no
+    broker configured: BrokerUnavailable, before anything is said)."""
+    client_config(kafka)
+    log.info(
+        "connecting to Kafka at %s (giving up after %.0fs)",
+        kafka.bootstrap_servers,
+        kafka.bootstrap_timeout_ms / 1000,
+    )
 
 
 @contextlib.contextmanager
 def reaching(kafka: KafkaSettings) -> Iterator[None]:
-    """Around building a client: a broker that cannot be reached is one BrokerUnavailable line."""
+    """Around building a client: a broker that cannot be reached is one BrokerUnavailable line,
+    with the client's own last error when it has one (connection refused, authentication failed)."""
+    _client_errors.reset()
     try:
         yield
     except KafkaError as error:
-        raise BrokerUnavailable(f"cannot reach Kafka at {kafka.bootstrap_servers}: {error}") from None
+        cause = _client_errors.message or f"{type(error).__name__}: {error}"
+        raise BrokerUnavailable(
+            f"cannot reach Kafka at {kafka.bootstrap_servers} "
+            f"(TRIAGE_KAFKA__BOOTSTRAP_SERVERS) within {kafka.bootstrap_timeout_ms / 1000:.0f}s: {cause}"
+        ) from None
 
 
 def make_producer(kafka: KafkaSettings) -> KafkaProducer:

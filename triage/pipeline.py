@@ -25,6 +25,7 @@ from triage.kafka import publish_dead_letter
 from triage.message import URGENCY_ORDER, InvalidMessage, SupportMessage, Triage, parse_message
 from triage.ops import metrics
 from triage.routing import RESULTS_RECEIVER, RoutingTree, case_fields
+from triage.routing.tree import Match
 from triage.settings import Settings
 from triage.store import BatchWriter, RecordPosition, Store
 from triage.store.tables import DeliveryRow, MessageRow, TriageRow
@@ -89,7 +90,7 @@ class Pipeline:
                 message_id=message.id,
                 conversation_id=message.conversation_key,
                 receiver=match.receiver,
-                payload={**alert, "repeat_interval_s": _seconds(match.repeat_interval)},
+                payload=alert_payload(alert, match),
                 not_before=match.quiet_hours.deferred_until(now) if match.quiet_hours else None,
                 priority=URGENCY_ORDER.index(triage.urgency),
             )
@@ -214,7 +215,26 @@ def alert_details(message: SupportMessage) -> dict[str, Any]:
         "customer_name": redact(message.customer.name).text if message.customer.name else None,
         "ticket_url": message.ticket.url if message.ticket else None,
         "ticket_system": message.ticket.system if message.ticket else None,
+        "source_url": source_url(message),
     }
+
+
+def alert_payload(alert: dict[str, Any], match: Match) -> dict[str, Any]:
+    """What a receiver renders: the case, its details, and the route that chose the receiver (its
+    matchers say why)."""
+    return {
+        **alert,
+        "repeat_interval_s": _seconds(match.repeat_interval),
+        "route": match.path,
+        "route_matchers": list(match.matchers),
+    }
+
+
+def source_url(message: SupportMessage) -> str | None:
+    """Where the message can be seen when it has no ticket (a review, a social post): metadata.url,
+    if it is an http(s) URL."""
+    url = message.metadata.get("url")
+    return url if isinstance(url, str) and url.startswith(("https://", "http://")) else None
 
 
 def _seconds(interval: timedelta | None) -> float | None:

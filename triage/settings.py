@@ -57,6 +57,9 @@ class KafkaSettings(Section):
     heartbeat_interval_ms: int = Field(3_000, ge=100)
     max_poll_records: int = Field(500, ge=1)
     poll_timeout_ms: int = Field(500, ge=10)
+    bootstrap_timeout_ms: int = Field(
+        10_000, ge=100, description="how long a command waits for the first broker before it gives up"
+    )
     create_topics: bool = Field(True, description="create missing topics at start (Tansu has no auto-create)")
     partitions: int = Field(6, ge=1, description="partitions for topics the worker creates")
     replication_factor: int = Field(1, ge=1)

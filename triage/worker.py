@@ -32,7 +32,8 @@ from triage.classify import Classifier, make_classifier
 from triage.dispatch import Done, KeyedExecutor
 from triage.kafka import BrokerUnavailable, OffsetTracker
 from triage.ops import metrics
-from triage.ops.http import Readiness, broker_check
+from triage.ops.health import BrokerWatch, HealthWatch, OutboxWatch
+from triage.ops.http import Readiness
 from triage.pipeline import DeadLetterBusy, Outcome, Pipeline
 from triage.receivers.outbox import Outbox
 from triage.receivers.registry import Receivers
@@ -54,7 +55,6 @@ class Stats:
     outcomes: dict[str, int] = field(
         default_factory=lambda: {"processed": 0, "duplicate": 0, "dead_lettered": 0}
     )
-    outbox_pending: int = 0
 
     @property
     def handled(self) -> int:
@@ -91,7 +91,8 @@ class _CommitOnRevoke(ConsumerRebalanceListener):
 
     def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         self.worker.release(revoked)
-        log.info("partitions revoked: %s", sorted(f"{tp.topic}-{tp.partition}" for tp in revoked))
+        if revoked:  # the client calls this with nothing before the first assignment too
+            log.info("partitions revoked: %s", sorted(f"{tp.topic}-{tp.partition}" for tp in revoked))
 
     def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         self.worker.resume(assigned)
@@ -119,6 +120,9 @@ class Worker:
         lease = timedelta(seconds=settings.worker.delivery_lease_s)
         self.outbox = Outbox(store, self.receivers.senders(routes), claimer, lease)
         self.routing = RoutingReloader(settings.routing_path(), routes, self._use_routes)
+        self.health = HealthWatch(
+            BrokerWatch(settings.kafka.bootstrap_servers), OutboxWatch(store, lambda: self.outbox.senders)
+        )
         self.tracker = OffsetTracker()
         self.stats = Stats()
         # A wide window: the client hands out one partition's records at a time, and a window of only
@@ -129,16 +133,19 @@ class Worker:
         self._resume_at: dict[TopicPartition, int | None] = {}  # revoked partitions: where to go on
         self._last_turn = time.monotonic()  # the loop's heartbeat, for /healthz
         self._lag_at = 0.0
+        self._commits_failing = False
+        self._fetch_warned = False
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Worker:
         """Check every dependency once, failing with one clear line (StoreUnavailable, RoutingError, ...)."""
         routes = load_routing(settings.routing_path(), Vocabulary.from_settings(settings))
         classifier = make_classifier(settings)
+        store = Store(settings.database_url)
         if check := getattr(classifier, "check", None):  # the LLM backend: key and URL
             check()
-        store = Store(settings.database_url)
         store.upgrade()
+        kafka.announce(settings.kafka)
         if settings.kafka.create_topics:
             k = settings.kafka
             kafka.ensure_topics(k, [k.input_topic, k.results_topic, k.dlq_topic])
@@ -150,6 +157,9 @@ class Worker:
             worker.consumer.close(autocommit=False)
             producer.close(timeout=5)
             raise
+        log.info(start_line(settings, store, routes, classifier))  # after the checks: errors stay one line
+        for name, reason in worker.receivers.idle(routes):
+            log.warning("receiver %s will skip every delivery: %s", name, reason)
         return worker
 
     def _use_routes(self, routes: RoutingTree) -> None:
@@ -171,6 +181,7 @@ class Worker:
         self._end_leases_of_the_dead()
         self.outbox.start()
         self.writer.start()
+        self.health.start()
         self.executor = KeyedExecutor(self._handle, self.settings.worker.concurrency)
         try:
             while not self._stopping.is_set():
@@ -202,12 +213,27 @@ class Worker:
         timeout_ms = self.settings.kafka.poll_timeout_ms
         if executor.in_flight:  # come back soon to book what finishes
             timeout_ms = min(timeout_ms, 50)
-        for tp, records in self.consumer.poll(timeout_ms=timeout_ms, max_records=room).items():
+        try:
+            fetched = self.consumer.poll(timeout_ms=timeout_ms, max_records=room)
+        except KafkaError as error:  # e.g. the broker went away while the group was being joined
+            self._poll_failed(error)
+            return
+        if fetched and self._fetch_warned:
+            log.info("fetching works again")
+            self._fetch_warned = False
+        for tp, records in fetched.items():
             for record in records:
                 self.stats.consumed += 1
                 metrics.MESSAGES_CONSUMED.inc()
                 self.tracker.started(tp, record.offset)
                 executor.submit(record)
+
+    def _poll_failed(self, error: KafkaError) -> None:
+        """Wait a moment and try again; say so once, unless the broker watch says why (unreachable)."""
+        if not self._fetch_warned and not self.health.broker.check():
+            log.warning("fetching failed, retrying: %s: %s", type(error).__name__, error)
+            self._fetch_warned = True
+        self._stopping.wait(1.0)
 
     def _apply_backpressure(self, executor: KeyedExecutor) -> None:
         """Pause fetching when the in-flight buffer is full; resume at half."""
@@ -230,10 +256,11 @@ class Worker:
 
         return Readiness(
             {
-                "broker": broker_check(self.settings.kafka.bootstrap_servers),
+                "broker": lambda: self.health.broker.problem,
                 "store": store,
                 "routing": lambda: None if self.pipeline.routes is not None else "no routing tree loaded",
-            }
+            },
+            notes=self.health.outbox.degraded,
         )
 
     def _record_lag(self) -> None:
@@ -335,6 +362,7 @@ class Worker:
                 )
             self.commit()
         finally:
+            self.health.stop()
             self.writer.stop()
             self.consumer.close(autocommit=False)
             self.outbox.flush(deadline)
@@ -356,8 +384,33 @@ class Worker:
         try:
             kafka.commit(self.consumer, offsets)
         except (CommitFailedError, KafkaError) as error:
-            log.warning(
-                "offset commit failed (the records will be redelivered, with no second effect): %s", error
-            )
+            if not self._commits_failing:  # once, not on every turn of the loop while the broker is away
+                log.warning(
+                    "offset commit failed, retrying (records not committed are redelivered after a "
+                    "restart, with no second effect): %s",
+                    error,
+                )
+            self._commits_failing = True
             return
+        if self._commits_failing:
+            log.info("offset commits succeed again")
+        self._commits_failing = False
         self.tracker.committed(offsets)
+
+
+def start_line(settings: Settings, store: Store, routes: RoutingTree, classifier: Classifier) -> str:
+    """What this worker uses, in one line: where things are when something looks wrong."""
+    routing = str(settings.routing_path())
+    if settings.routing_path() != settings.routing_file:
+        routing += f" (the built-in example: {settings.routing_file} does not exist here)"
+    model = classifier.name
+    if settings.classifier.backend == "llm":
+        model += f" at {settings.llm.base_url}, fallback {settings.classifier.fallback}"
+    elif settings.classifier.model_dir:
+        model += f" with heads from {settings.classifier.model_dir}"
+    k = settings.kafka
+    receivers = ", ".join(receiver.describe() for receiver in routes.receivers.values())
+    return (
+        f"starting: store {store.safe_url}; routing {routing}; classifier {model}; "
+        f"topics {k.input_topic} -> {k.results_topic}, dead letters {k.dlq_topic}; receivers {receivers}"
+    )

@@ -1,8 +1,10 @@
 """The operator endpoints over real HTTP: liveness, readiness with reasons, Prometheus metrics."""
 
+import json
 import signal
 import socket
 import subprocess
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -90,7 +92,9 @@ def test_readyz_flips_to_503_during_a_broker_outage_and_back_and_sigterm_exits_0
         )
         port = free_port()
         env = triage_env(kafka, f"sqlite:///{tmp_path / 's.db'}", TRIAGE_HTTP__PORT=str(port))
-        worker = subprocess.Popen([*TRIAGE, "run"], env=env, cwd=tmp_path, stderr=subprocess.DEVNULL)
+        log = tmp_path / "worker.log"
+        with log.open("w") as stderr:
+            worker = subprocess.Popen([*TRIAGE, "run"], env=env, cwd=tmp_path, stderr=stderr)
         try:
             wait_for(lambda: get_or_none(port, "/readyz") == (200, "ready\n"), 60, "ready")
             broker.stop()
@@ -100,6 +104,7 @@ def test_readyz_flips_to_503_during_a_broker_outage_and_back_and_sigterm_exits_0
                 "503",
             )
             assert get(port, "/healthz") == (200, "ok\n")  # alive all along: no restart needed
+            time.sleep(10)  # a while of outage: the Kafka client retries (and used to log) all along
             broker.start()
             wait_for(lambda: get_or_none(port, "/readyz") == (200, "ready\n"), 10, "ready again")
         finally:
@@ -108,6 +113,14 @@ def test_readyz_flips_to_503_during_a_broker_outage_and_back_and_sigterm_exits_0
         assert worker.returncode == 0
     finally:
         broker.stop()
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    said = [line["msg"] for line in lines]
+    down = said.index(
+        f"broker unreachable at {broker.bootstrap}: consuming waits until it is back; nothing is lost"
+    )
+    back = next(i for i, msg in enumerate(said) if msg.startswith(f"broker back at {broker.bootstrap} after"))
+    assert back == down + 1, said[down:]  # nothing else said while the broker was away: one line per change
+    assert not [line for line in lines if line["logger"].startswith("kafka")]
 
 
 def get_or_none(port: int, path: str) -> tuple[int, str] | None:

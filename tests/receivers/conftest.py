@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import select
 
 from triage.message import SupportMessage, Triage
-from triage.pipeline import alert_details, case_record, message_row, triage_row
+from triage.pipeline import alert_details, alert_payload, case_record, message_row, triage_row
 from triage.receivers.base import DeliveryFailed, Outcome, Sender
+from triage.routing.tree import Match
 from triage.store import DeliveryUpdate, Store
 from triage.store.tables import DeliveryRow
 
@@ -39,25 +40,29 @@ def store_case(
     conversation: str = "conv-1",
     urgency: str = "high",
     repeat_interval_s: float | None = None,
+    judged: dict | None = None,
+    route: tuple[str, tuple[str, ...]] = ("route.routes[1]", ("urgency >= high",)),
     **message_fields,
 ) -> DeliveryRow:
+    """`judged` overrides the Triage's fields; `route` is the path and matchers that chose the receiver."""
     message = SupportMessage.model_validate(
         {"id": f"m-{next(_ids)}", "conversation_id": conversation, "body": body, **message_fields}
     )
-    triage = Triage(
-        urgency=urgency,
-        sentiment="negative",
-        category="outage",
-        language="en",
-        summary=body[:200],
-        confidence=0.8,
-        model="test",
+    triage = Triage.model_validate(
+        {
+            "urgency": urgency,
+            "sentiment": "negative",
+            "category": "outage",
+            "language": "en",
+            "summary": body[:200],
+            "confidence": 0.8,
+            "model": "test",
+            **(judged or {}),
+        }
     )
-    payload = {
-        **case_record(message, triage, [receiver]),
-        **alert_details(message),
-        "repeat_interval_s": repeat_interval_s,
-    }
+    interval = timedelta(seconds=repeat_interval_s) if repeat_interval_s is not None else None
+    match = Match(receiver, route[0], interval, None, route[1])
+    payload = alert_payload({**case_record(message, triage, [receiver]), **alert_details(message)}, match)
     delivery = DeliveryRow(
         message_id=message.id, conversation_id=message.conversation_key, receiver=receiver, payload=payload
     )

@@ -1,4 +1,5 @@
 import json
+import re
 import threading
 import time
 from datetime import timedelta
@@ -31,30 +32,212 @@ def send(sender_, store, receiver="oncall"):
     return send_one(store, sender_, receiver)
 
 
-def test_alert_has_the_case_in_block_kit(slack, store):
+def posted_blocks(slack, channel="#support-urgent") -> list[dict]:
+    [posted] = slack.messages_in(channel)
+    return posted["blocks"]
+
+
+def texts(block: dict) -> list[str]:
+    """Every text a block shows."""
+    if "text" in block:
+        return [block["text"]["text"]]
+    return [item["text"] for item in block.get("fields") or block.get("elements") or []]
+
+
+def blocks_showing(blocks: list[dict], text: str) -> list[dict]:
+    return [block for block in blocks if any(text in shown for shown in texts(block))]
+
+
+def fields(blocks: list[dict]) -> dict[str, str]:
+    """The facts section as {name: value}."""
+    [facts] = [block for block in blocks if "fields" in block]
+    return dict(field["text"].removeprefix("*").split("*\n", 1) for field in facts["fields"])
+
+
+LLM_CASE = {
+    "body": "Checkout returns 503 for all users since 9:00. We are losing orders.",
+    "subject": "Checkout down",
+    "customer": {"name": "Dana", "tier": "enterprise"},
+    "ticket": {"id": 48211, "url": "https://acme.zendesk.com/agent/tickets/48211"},
+    "channel": "email",
+    "judged": {"summary": "Enterprise checkout outage, orders lost", "model": "llm:gpt-4o-mini"},
+}
+
+
+def test_an_alert_says_each_thing_once_where_an_on_call_looks(slack, store):
+    store_case(store, "oncall", **LLM_CASE)
+    assert send(sender(slack, store), store).status == "sent"
+    blocks = posted_blocks(slack)
+
+    header, summary, quoted, facts, why, footer = blocks
+    assert facts["type"] == "section"
+    assert header["text"]["text"] == ":warning: HIGH · outage · Dana (enterprise)"
+    assert summary["text"]["text"] == "*Enterprise checkout outage, orders lost*"
+    assert quoted["text"]["text"] == (
+        "*Checkout down*\n>Checkout returns 503 for all users since 9:00. We are losing orders."
+    )
+    assert fields(blocks) == {
+        "Sentiment": ":disappointed: negative",
+        "Confidence": "very likely",
+        "Language": "English",
+        "Channel": "email",
+        "Ticket": "<https://acme.zendesk.com/agent/tickets/48211|Ticket 48211>",
+    }
+    assert why["text"]["text"] == (
+        "*Why you got this:* `urgency &gt;= high` (route.routes[1] in the routing file)"
+    )
+    assert footer == {
+        "type": "context",
+        "elements": [{"type": "mrkdwn", "text": "confidence 80% · model llm:gpt-4o-mini"}],
+    }
+    for once in ("HIGH", "Enterprise checkout outage", "Checkout returns 503", "Dana", "80%", "gpt-4o-mini"):
+        assert len(blocks_showing(blocks, once)) == 1, once
+    assert slack.messages_in("#support-urgent")[0]["text"] == (
+        "HIGH outage · Dana (enterprise): Enterprise checkout outage, orders lost"
+    )
+
+
+def test_a_summary_that_only_repeats_the_message_is_left_out(slack, store):
+    body = "Hi! Our dashboard has been blank since this morning. Nobody on the team can work."
+    store_case(store, "oncall", body=body, judged={"summary": "Hi!", "model": "embedded:e5-small"})
     store_case(
         store,
         "oncall",
-        body="Checkout returns 503 for all users",
-        customer={"name": "Dana", "tier": "enterprise"},
-        ticket={"id": 48211, "url": "https://acme.zendesk.com/agent/tickets/48211"},
-        channel="email",
+        body="x",
+        subject="Refund please",
+        conversation="c2",
+        judged={"summary": "Refund please"},
     )
-    assert send(sender(slack, store), store).status == "sent"
-    [posted] = slack.messages_in("#support-urgent")
-    text = json.dumps(posted["blocks"], ensure_ascii=False)
-    for expected in (
-        "HIGH",
-        "negative",
-        "Dana",
-        "enterprise",
-        "Checkout returns 503",
-        "email",
-        "test · 80%",
-        "https://acme.zendesk.com/agent/tickets/48211|Ticket 48211",
-    ):
-        assert expected in text
-    assert posted["metadata"]["event_type"] == "triage_alert"
+    first, second = (m["blocks"] for m in sender_posts(slack, store, 2))
+    assert len(blocks_showing(first, "Hi!")) == 1 and len(blocks_showing(first, "dashboard")) == 1
+    assert len(blocks_showing(second, "Refund please")) == 1  # the subject is the summary
+
+
+def sender_posts(slack, store, count: int) -> list[dict]:
+    s = sender(slack, store)
+    for _ in range(count):
+        assert send(s, store).status == "sent"
+    return slack.messages_in("#support-urgent")
+
+
+def test_the_language_is_shown_and_whether_the_summary_is_in_english(slack, store):
+    spanish = "No podemos pagar: el checkout devuelve un error 503 desde esta mañana."
+    store_case(
+        store,
+        "oncall",
+        body=spanish,
+        judged={"language": "es", "summary": "Checkout fails with 503", "model": "llm:gpt-4o-mini"},
+    )
+    store_case(
+        store,
+        "oncall",
+        body=spanish,
+        conversation="c2",
+        judged={"language": "es", "summary": "Checkout devuelve 503", "model": "embedded:e5-small"},
+    )
+    store_case(
+        store,
+        "oncall",
+        body=spanish,
+        conversation="c3",
+        judged={"language": "es", "summary": spanish[:40], "model": "embedded:e5-small"},
+    )
+    store_case(
+        store,
+        "oncall",
+        body="Falha total",
+        conversation="c4",
+        judged={"language": "xx", "summary": "Total failure"},
+    )
+    languages = [fields(m["blocks"])["Language"] for m in sender_posts(slack, store, 4)]
+    assert languages == [
+        "Spanish, summary in English",
+        "Spanish, summary in the original language",
+        "Spanish",  # the embedded model's summary is the first words: only the message is shown
+        "xx, summary in the original language",
+    ]
+
+
+def test_every_message_with_a_link_has_one_and_none_has_an_empty_field(slack, store):
+    review = {"channel": "review", "metadata": {"url": "https://reviews.example/acme/review/77"}}
+    store_case(
+        store,
+        "oncall",
+        conversation="ticket",
+        **LLM_CASE | {"metadata": {"url": "https://elsewhere.example/x"}},
+    )
+    store_case(store, "oncall", conversation="review", **review)
+    store_case(store, "oncall", conversation="script", metadata={"url": "javascript:alert(1)"})
+    store_case(store, "oncall", conversation="none", ticket={"id": 5})
+    ticket, source, script, nothing = (fields(m["blocks"]) for m in sender_posts(slack, store, 4))
+    assert (
+        ticket["Ticket"] == "<https://acme.zendesk.com/agent/tickets/48211|Ticket 48211>"
+        and "Source" not in ticket
+    )
+    assert source["Source"] == "<https://reviews.example/acme/review/77|reviews.example>"
+    for shown in (script, nothing):
+        assert "Ticket" not in shown and "Source" not in shown
+    for post in slack.messages_in("#support-urgent"):
+        assert all(value.strip() for value in fields(post["blocks"]).values())
+        assert "javascript" not in json.dumps(post["blocks"])
+
+
+def test_why_you_got_this_names_every_matcher_of_the_route(slack, store):
+    store_case(
+        store,
+        "cx-leads",
+        route=("route.routes[2]", ("sentiment = negative", "customer.tier in (enterprise, pro)")),
+    )
+    store_case(store, "cx-leads", conversation="c2", route=("route.routes[0]", ()))
+    store_case(store, "cx-leads", conversation="c3", route=("route", ()))
+    posts = sender_posts_to(slack, store, "cx-leads", "#cx", 3)
+    whys = [blocks_showing(p["blocks"], "Why you got this")[0]["text"]["text"] for p in posts]
+    assert whys == [
+        "*Why you got this:* `sentiment = negative` and `customer.tier in (enterprise, pro)` "
+        "(route.routes[2] in the routing file)",
+        "*Why you got this:* route.routes[0] in the routing file takes every message",
+        "*Why you got this:* no other route took this message (the routing file's default receiver)",
+    ]
+
+
+def sender_posts_to(slack, store, receiver: str, channel: str, count: int) -> list[dict]:
+    s = sender(slack, store, channel)
+    for _ in range(count):
+        assert send(s, store, receiver).status == "sent"
+    return slack.messages_in(channel)
+
+
+@pytest.mark.parametrize(
+    ("confidence", "word"),
+    [(0.99, "certain"), (0.95, "certain"), (0.85, "very likely"), (0.7, "likely"), (0.52, "unsure")],
+)
+def test_confidence_is_said_in_words_and_the_number_only_in_small_print(slack, store, confidence, word):
+    store_case(store, "oncall", judged={"confidence": confidence})
+    blocks = sender_posts(slack, store, 1)[0]["blocks"]
+    assert fields(blocks)["Confidence"] == word
+    assert blocks_showing(blocks, f"{confidence:.0%}") == [blocks[-1]] and blocks[-1]["type"] == "context"
+
+
+def test_an_alert_keeps_block_kit_limits_whatever_the_input(slack, store):
+    huge = "<!channel> & " * 2000
+    store_case(
+        store,
+        "oncall",
+        body=huge,
+        subject=huge,
+        customer={"name": huge, "tier": huge},
+        channel=huge,
+        judged={"summary": "& " * 100, "category": "c" * 300},
+        route=("route.routes[1]", tuple(f"metadata.k{n} = {'&' * 400}" for n in range(20))),
+    )
+    blocks = sender_posts(slack, store, 1)[0]["blocks"]
+    assert len(blocks) <= 50
+    assert len(blocks[0]["text"]["text"]) <= 150
+    for block in blocks[1:]:
+        for text in texts(block):
+            assert len(text) <= (2000 if "fields" in block else 3000)
+            assert not re.search(r"&[a-z]*…", text)  # no entity cut in half
+    assert "<!channel>" not in json.dumps(blocks)
 
 
 def test_customer_text_can_never_mention_anyone(slack, store):
@@ -72,10 +255,10 @@ def test_customer_text_can_never_mention_anyone(slack, store):
 def test_excerpt_is_redacted_and_at_most_500_characters(slack, store):
     store_case(store, "oncall", body="My card 4111 1111 1111 1111 failed. " + "x" * 2000)
     send(sender(slack, store), store)
-    context = json.dumps(slack.messages_in("#support-urgent")[0]["blocks"])
-    assert "4111" not in context and "[CARD]" in context
-    excerpt = slack.messages_in("#support-urgent")[0]["blocks"][3]["elements"][0]["text"]
-    assert len(excerpt) <= 500
+    blocks = posted_blocks(slack)
+    assert "4111" not in json.dumps(blocks) and "[CARD]" in json.dumps(blocks)
+    [quoted] = blocks_showing(blocks, ">My card")
+    assert len(quoted["text"]["text"]) <= 1 + 500
 
 
 def test_follow_ups_are_threaded_and_a_rise_in_urgency_is_a_new_top_level_alert(slack, store):
@@ -88,7 +271,12 @@ def test_follow_ups_are_threaded_and_a_rise_in_urgency_is_a_new_top_level_alert(
     top = slack.top_level("#support-urgent")
     assert len(top) == 3  # conv-7's first alert, its escalation, conv-8's first alert
     first, escalation, other = top
-    assert "Escalated: URGENT" in escalation["blocks"][0]["text"]["text"]
+    assert (
+        escalation["blocks"][0]["text"]["text"]
+        == ":rotating_light: Escalated: URGENT · outage · unknown customer"
+    )
+    follow_up = slack.replies("#support-urgent", first["ts"])[0]
+    assert follow_up["blocks"][0]["text"]["text"] == ":warning: Follow-up: HIGH · outage · unknown customer"
     assert f"p{first['ts'].replace('.', '')}" in json.dumps(escalation["blocks"])  # links the thread
     assert len(slack.replies("#support-urgent", first["ts"])) == 2  # the two follow-ups
     assert other["thread_ts"] is None or other["thread_ts"] == other["ts"]

@@ -18,8 +18,11 @@ app.command()(report)
 
 @pytest.fixture
 def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A SQLite store named by TRIAGE_DATABASE_URL, run from an empty directory (no config file)."""
+    """An empty SQLite store named by TRIAGE_DATABASE_URL, run from an empty directory (no config file)."""
     url = f"sqlite:///{tmp_path / 'triage.db'}"
+    store = Store(url)
+    store.upgrade()
+    store.close()
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("TRIAGE_DATABASE_URL", url)
     return url
@@ -119,3 +122,23 @@ def test_an_unreachable_database_is_one_line_and_exit_2(monkeypatch: pytest.Monk
     assert result.exit_code == 2
     [line] = result.stderr.splitlines()
     assert line.startswith("error: database postgresql+psycopg://nobody@127.0.0.1:1/none: ")
+
+
+@pytest.mark.parametrize("url", ["sqlite:///triage.db", "sqlite:///{tmp}/nowhere/store.db"])
+def test_a_sqlite_file_that_does_not_exist_is_refused_not_created(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, url: str
+):
+    monkeypatch.chdir(tmp_path)
+    url = url.format(tmp=tmp_path)
+    monkeypatch.setenv("TRIAGE_DATABASE_URL", url)
+
+    result = run()
+
+    assert result.exit_code == 2 and result.stdout == ""
+    [line] = result.stderr.splitlines()
+    path = url.removeprefix("sqlite:///")
+    assert line == (
+        f"error: no store at {path}: the SQLite file does not exist (TRIAGE_DATABASE_URL={url}); "
+        "`triage demo` keeps its store in triage-demo.db"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing created, no report written

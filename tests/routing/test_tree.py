@@ -56,6 +56,27 @@ route:
     assert tree.route(case(category="bug")) == ["root"]
 
 
+def test_a_match_carries_every_matcher_on_its_way_from_the_root():
+    tree = parse_routing("""
+receivers: [{name: root, console: {}}, {name: billing, console: {}}, {name: vip, console: {}}]
+route:
+  receiver: root
+  routes:
+    - matchers: ['category in (billing, refund)', 'urgency >= high']
+      receiver: billing
+      routes:
+        - matchers: ['customer.tier = enterprise']
+          receiver: vip
+""")
+    [vip] = tree.matches(case(category="refund", urgency="urgent", **{"customer.tier": "enterprise"}))
+    assert (vip.receiver, vip.path) == ("vip", "route.routes[0].routes[0]")
+    assert vip.matchers == ("category in (billing, refund)", "urgency >= high", "customer.tier = enterprise")
+    [billing] = tree.matches(case(category="billing", urgency="high"))
+    assert billing.matchers == ("category in (billing, refund)", "urgency >= high")
+    [root] = tree.matches(case())
+    assert (root.path, root.matchers) == ("route", ())
+
+
 @pytest.mark.parametrize(
     ("matcher", "fields", "expected"),
     [

@@ -2,7 +2,9 @@
 
 - /healthz: the process is alive and its loop is turning (200), for a liveness probe or HEALTHCHECK.
 - /readyz: the broker and the store answer and a routing tree is loaded (200), else 503 with the
-  reasons, one per line. Checks are cached for a second so probes never load the services.
+  reasons, one per line. Checks are cached for a second so probes never load the services. While
+  ready, what people should know (deliveries stuck for a receiver) follows as "degraded: ..." lines,
+  still with 200: the worker is consuming, and a restart would not help.
 - /metrics: prometheus_client's exposition of triage/ops/metrics.py.
 """
 
@@ -21,6 +23,7 @@ from prometheus_client import make_wsgi_app
 
 log = logging.getLogger(__name__)
 Check = Callable[[], str | None]  # None when fine, else the reason
+Notes = Callable[[], list[str]]  # "degraded: ..." lines, none when all is well
 CACHE_S = 1.0
 
 
@@ -57,8 +60,9 @@ def broker_check(bootstrap_servers: str, timeout_s: float = 1.0) -> Check:
 class Readiness:
     """Named checks, run at most once per CACHE_S; the answer is the list of failures."""
 
-    def __init__(self, checks: dict[str, Check]) -> None:
+    def __init__(self, checks: dict[str, Check], notes: Notes = list) -> None:
         self.checks = checks
+        self.notes = notes
         self._lock = threading.Lock()
         self._at = 0.0
         self._failures: list[str] = []
@@ -94,10 +98,11 @@ def make_app(alive: Callable[[], bool], readiness: Readiness) -> Callable[..., I
                 start_response, *(("200 OK", "ok\n") if alive() else ("503 Service Unavailable", "stuck\n"))
             )
         if path == "/readyz":
-            failures = readiness.failures()
+            failures, notes = readiness.failures(), readiness.notes()
             if failures:
-                return text(start_response, "503 Service Unavailable", "".join(f"{f}\n" for f in failures))
-            return text(start_response, "200 OK", "ready\n")
+                body = "".join(f"{line}\n" for line in failures + notes)
+                return text(start_response, "503 Service Unavailable", body)
+            return text(start_response, "200 OK", "".join(f"{line}\n" for line in notes or ["ready"]))
         if path == "/metrics":
             return metrics_app(environ, start_response)
         return text(start_response, "404 Not Found", "try /healthz, /readyz or /metrics\n")

@@ -36,12 +36,28 @@ class JSONFormatter(logging.Formatter):
 _listener: QueueListener | None = None
 
 
-def setup_logging(level: str = "INFO", json_format: bool = True) -> None:
+class BriefFormatter(logging.Formatter):
+    """For commands a person runs: `connecting to ...`, `warning: ...`, `error: ...`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = record.getMessage()
+        return text if record.levelno < logging.WARNING else f"{record.levelname.lower()}: {text}"
+
+
+# What a person running `triage demo` or `triage produce` is told besides warnings: the waits.
+BRIEF_INFO_LOGGERS = ("triage.kafka",)
+
+
+def setup_logging(level: str = "INFO", json_format: bool = True, brief: bool = False) -> None:
+    """JSON lines (or timestamped text) for the worker; `brief`: warnings and the lines of
+    BRIEF_INFO_LOGGERS, as plain sentences, for commands a person runs at a terminal."""
     global _listener
     stop_logging()
     records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
     handler = QueueHandler(records)  # formats in the logging thread; the listener writes the line
-    if json_format:
+    if brief:
+        handler.setFormatter(BriefFormatter())
+    elif json_format:
         handler.setFormatter(JSONFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -49,9 +65,12 @@ def setup_logging(level: str = "INFO", json_format: bool = True) -> None:
     _listener.start()
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level.upper())
+    root.setLevel("WARNING" if brief else level.upper())
+    for name in BRIEF_INFO_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO if brief else logging.NOTSET)
     # Libraries that log every request or step at info: only their warnings are worth a line.
-    for noisy in ("kafka", "alembic", "httpx", "httpx2", "httpcore", "openai"):
+    # (kafka-python's connection chatter is handled in triage/kafka.py.)
+    for noisy in ("alembic", "httpx", "httpx2", "httpcore", "openai"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 

@@ -14,7 +14,17 @@ PROCESSING_RETRIES = Counter(
 DELIVERIES = Counter("triage_deliveries", "Outbox deliveries by receiver and outcome", ["receiver", "status"])
 IN_FLIGHT = Gauge("triage_in_flight", "Messages fetched and not yet finished (waiting or being handled)")
 FETCH_PAUSED = Gauge("triage_fetch_paused", "1 while fetching is paused because too much is in flight")
-OUTBOX_PENDING = Gauge("triage_outbox_pending", "Deliveries stored but not yet sent")
+OUTBOX_PENDING = Gauge(
+    "triage_outbox_pending",
+    "Deliveries due and not yet sent (pending, being sent, or failed and waiting to be retried); "
+    "deliveries held by quiet hours are not counted",
+    ["receiver"],
+)
+OUTBOX_OLDEST_AGE = Gauge(
+    "triage_outbox_oldest_pending_age_seconds",
+    "How long the oldest delivery counted in triage_outbox_pending has been due",
+    ["receiver"],
+)
 CLASSIFIER_FALLBACKS = Counter(
     "triage_classifier_fallbacks",
     "Messages classified by the fallback model because the LLM was unavailable",

@@ -168,21 +168,27 @@ class Outbox:
         self, receiver: str, rows: Sequence[DeliveryRow], outcomes: Sequence
     ) -> list[DeliveryUpdate]:
         updates = []
+        failed: list[tuple[DeliveryRow, DeliveryFailed]] = []
         for row, outcome in zip(rows, outcomes, strict=True):
             if isinstance(outcome, DeliveryFailed):
                 wait = outcome.retry_after_s or min(MAX_RETRY_WAIT_S, 2.0**row.attempts)
                 retry_at = datetime.now(UTC) + timedelta(seconds=wait)
                 updates.append(DeliveryUpdate(row.id, "failed", str(outcome), retry_at))
-                log.warning(
-                    "delivery to %s failed, will retry: %s",
-                    receiver,
-                    outcome,
-                    extra={"message_id": row.message_id, "receiver": receiver},
-                )
+                failed.append((row, outcome))
                 metrics.DELIVERIES.labels(receiver, "failed").inc()
             else:
                 updates.append(DeliveryUpdate(row.id, outcome.status, outcome.detail))
                 metrics.DELIVERIES.labels(receiver, outcome.status).inc()
+        if failed:  # one line per batch: a results-topic batch of 500 failing is one problem, not 500
+            row, outcome = failed[0]
+            more = f" (and {len(failed) - 1} more in this batch)" if len(failed) > 1 else ""
+            log.warning(
+                "delivery to %s failed, will retry%s: %s",
+                receiver,
+                more,
+                outcome,
+                extra={"message_id": row.message_id, "receiver": receiver},
+            )
         return updates
 
     def _start_lane(self, lane: str) -> None:

@@ -31,6 +31,14 @@ class Receivers:
         if self.helpdesk is not None:
             helpdesk.check_credentials(self.helpdesk)
 
+    def idle(self, tree: RoutingTree) -> list[tuple[str, str]]:
+        """Receivers of the tree that will skip every delivery, with the reason (a service not configured)."""
+        return [
+            (tree.receivers[name].describe(), sender.reason)
+            for name, sender in self.senders(tree).items()
+            if isinstance(sender, SkippingSender)
+        ]
+
     def senders(self, tree: RoutingTree) -> dict[str, Sender]:
         senders: dict[str, Sender] = {RESULTS_RECEIVER: self.results}
         for name, receiver in tree.receivers.items():
@@ -40,12 +48,12 @@ class Receivers:
                 senders[name] = (
                     slack.SlackSender(self.slack, receiver.slack.channel, self.store)
                     if self.slack is not None
-                    else SkippingSender("Slack is not configured (TRIAGE_SLACK__TOKEN)")
+                    else SkippingSender("Slack is not configured (no TRIAGE_SLACK__TOKEN)")
                 )
             elif receiver.helpdesk is not None:
                 senders[name] = (
                     helpdesk.HelpdeskSender(self.helpdesk, receiver.helpdesk, Incidents(self.store))
                     if self.helpdesk is not None
-                    else SkippingSender("the helpdesk is not configured (TRIAGE_HELPDESK__BASE_URL)")
+                    else SkippingSender("the helpdesk is not configured (no TRIAGE_HELPDESK__BASE_URL)")
                 )
         return senders

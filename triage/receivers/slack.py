@@ -1,5 +1,8 @@
 """Slack alerts through slack_sdk's WebClient: Block Kit, one thread per conversation, escalations.
 
+- `blocks()` lays out what an on-call reads, one small function per block (headline, summary,
+  message, facts, why you got this, small print); a new kind of block is one more function there.
+
 - The first alert of a conversation opens a thread; follow-ups go into it; an urgency above the
   highest already alerted is posted as a new top-level alert linking the thread. With a route's
   `repeat_interval`, a follow-up after that interval is also broadcast to the channel.
@@ -18,6 +21,7 @@ import re
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -46,6 +50,24 @@ SENTIMENT_ICON = {
     "positive": ":slightly_smiling_face:",
 }
 CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{6,}$")
+KIND_PREFIX = {"new": "", "follow_up": "Follow-up: ", "escalation": "Escalated: "}
+CONFIDENCE_WORDS = ((0.95, "certain"), (0.8, "very likely"), (0.6, "likely"), (0.0, "unsure"))
+LANGUAGES = {
+    "en": "English",
+    "es": "Spanish",
+    "fr": "French",
+    "de": "German",
+    "pt": "Portuguese",
+    "it": "Italian",
+    "nl": "Dutch",
+    "pl": "Polish",
+    "sv": "Swedish",
+    "da": "Danish",
+    "ja": "Japanese",
+    "zh": "Chinese",
+}
+# Block Kit's limits: blocks per message, characters per header, section text and field.
+MAX_BLOCKS, HEADER_CHARS, TEXT_CHARS, FIELD_CHARS = 50, 150, 3000, 2000
 
 
 class SlackConfigError(Exception):
@@ -88,51 +110,142 @@ def check_token(client: WebClient) -> None:
 
 
 def blocks(case: dict[str, Any], kind: str, thread_link: str | None = None) -> list[dict[str, Any]]:
-    """Block Kit for one alert. `kind`: new, follow_up or escalation."""
-    urgency, sentiment = case["urgency"], case["sentiment"]
-    title = {"new": "New case", "follow_up": "Follow-up", "escalation": "Escalated"}[kind]
-    customer = escape(case.get("customer_name") or case.get("customer_id") or "unknown customer")
-    tier = escape(case.get("customer_tier") or "no tier")
-    model = f"{escape(case['model'])} · {case['confidence']:.0%}" + (
-        " · degraded" if case.get("degraded") else ""
-    )
-    result = [
-        {
-            "type": "header",
-            "text": {"type": "plain_text", "text": f"{title}: {urgency.upper()} · {case['category']}"[:150]},
-        },
-        {
-            "type": "section",
-            "text": {"type": "mrkdwn", "text": f"{URGENCY_ICON[urgency]} *{escape(case['summary'])}*"},
-        },
-        {
-            "type": "section",
-            "fields": [
-                {"type": "mrkdwn", "text": f"*Urgency*\n{urgency}"},
-                {"type": "mrkdwn", "text": f"*Sentiment*\n{SENTIMENT_ICON[sentiment]} {sentiment}"},
-                {"type": "mrkdwn", "text": f"*Customer*\n{customer} ({tier})"},
-                {"type": "mrkdwn", "text": f"*Channel*\n{escape(case.get('channel') or 'unknown')}"},
-                {"type": "mrkdwn", "text": f"*Category*\n{escape(case['category'])}"},
-                {"type": "mrkdwn", "text": f"*Model*\n{model}"},
-            ],
-        },
+    """Block Kit for one alert (`kind`: new, follow_up or escalation), what an on-call reads first
+    at the top: the headline, the summary (when it says more than the message), the message, the
+    facts, why this channel got it, and the model in small print. One function per block; each
+    returns None when it has nothing to show."""
+    built = [
+        headline_block(case, kind),
+        summary_block(case),
+        message_block(case),
+        facts_block(case),
+        why_block(case),
+        footer_block(case, thread_link),
     ]
-    quoted = escape(case.get("excerpt") or "")
+    return [block for block in built if block is not None][:MAX_BLOCKS]
+
+
+def headline_block(case: dict[str, Any], kind: str) -> dict[str, Any]:
+    """`🚨 Escalated: URGENT · outage · Dana Whitfield (enterprise)`"""
+    urgency = case["urgency"]
+    level = f"{URGENCY_ICON[urgency]} {KIND_PREFIX[kind]}{urgency.upper()}"
+    text = f"{level} · {case['category']} · {customer(case)}"
+    return {"type": "header", "text": {"type": "plain_text", "text": _clip(escape(text), HEADER_CHARS)}}
+
+
+def summary_block(case: dict[str, Any]) -> dict[str, Any] | None:
+    if not shows_summary(case):
+        return None
+    return _section(f"*{escape(case['summary'])}*")
+
+
+def message_block(case: dict[str, Any]) -> dict[str, Any] | None:
+    """The subject and the excerpt (redacted, at most 500 characters), quoted."""
+    lines = []
     if case.get("subject"):
-        quoted = f"*{escape(case['subject'])}*\n{quoted}"
-    if quoted:
-        result.append({"type": "context", "elements": [{"type": "mrkdwn", "text": quoted[:2900]}]})
-    links = [
-        link
-        for link in (
-            safe_link(case.get("ticket_url"), f"Ticket {case.get('ticket_id') or ''}".strip()),
-            safe_link(thread_link, "earlier alerts in this conversation") if thread_link else None,
-        )
-        if link
-    ]
-    if links:
-        result.append({"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(links)}]})
-    return result
+        lines.append(f"*{escape(case['subject'])}*")
+    if case.get("excerpt"):
+        lines.append(f">{escape(case['excerpt'])}")
+    return _section("\n".join(lines)) if lines else None
+
+
+def facts_block(case: dict[str, Any]) -> dict[str, Any]:
+    sentiment = case["sentiment"]
+    facts = {
+        "Sentiment": f"{SENTIMENT_ICON[sentiment]} {sentiment}",
+        "Confidence": confidence_word(case["confidence"]),
+        "Language": language_line(case),
+        "Channel": escape(case.get("channel")),
+        **link_fact(case),
+    }
+    return {
+        "type": "section",
+        "fields": [
+            {"type": "mrkdwn", "text": _clip(f"*{name}*\n{value}", FIELD_CHARS)}
+            for name, value in facts.items()
+            if value
+        ],
+    }
+
+
+def why_block(case: dict[str, Any]) -> dict[str, Any] | None:
+    """The route's matchers that held: `urgency >= high` and `customer.tier in (enterprise, pro)`."""
+    route = case.get("route")
+    if route is None:  # stored before routes were recorded in the payload
+        return None
+    matchers = [f"`{escape(matcher).replace('`', '')}`" for matcher in case.get("route_matchers") or []]
+    if matchers:
+        why = f"{' and '.join(matchers)} ({escape(route)} in the routing file)"
+    elif route == "route":
+        why = "no other route took this message (the routing file's default receiver)"
+    else:
+        why = f"{escape(route)} in the routing file takes every message"
+    return _section(f"*Why you got this:* {why}")
+
+
+def footer_block(case: dict[str, Any], thread_link: str | None) -> dict[str, Any]:
+    """Small print: the number behind the confidence word, the model, the thread of earlier alerts."""
+    parts = [f"confidence {case['confidence']:.0%}", f"model {escape(case['model'])}"]
+    if case.get("degraded"):
+        parts.append("fallback model: the LLM was unavailable")
+    if thread_link and (link := safe_link(thread_link, "earlier alerts in this conversation")):
+        parts.append(link)
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": _clip(" · ".join(parts), TEXT_CHARS)}]}
+
+
+def customer(case: dict[str, Any]) -> str:
+    """`Dana Whitfield (enterprise)`, unescaped."""
+    who = " ".join(str(case.get("customer_name") or case.get("customer_id") or "unknown customer").split())
+    tier = case.get("customer_tier")
+    return f"{who} ({tier})" if tier else who
+
+
+def shows_summary(case: dict[str, Any]) -> bool:
+    """A summary worth its line: not empty, not the subject, not a piece of the excerpt shown below
+    (what a model that does not write summaries gives: the first sentence)."""
+    said = _plain(case.get("summary")).rstrip("…").strip()
+    return bool(said) and said != _plain(case.get("subject")) and said not in _plain(case.get("excerpt"))
+
+
+def confidence_word(confidence: float) -> str:
+    return next(word for floor, word in CONFIDENCE_WORDS if confidence >= floor)
+
+
+def language_line(case: dict[str, Any]) -> str:
+    """`Spanish, summary in English` when the LLM wrote it, `Spanish, summary as written` otherwise."""
+    code = str(case.get("language") or "")
+    if not code:
+        return ""
+    name = LANGUAGES.get(code.lower(), code)
+    if code.lower() == "en" or not shows_summary(case):
+        return escape(name)
+    by_llm = str(case.get("model", "")).startswith("llm:") and not case.get("degraded")
+    return escape(f"{name}, summary {'in English' if by_llm else 'in the original language'}")
+
+
+def link_fact(case: dict[str, Any]) -> dict[str, str]:
+    """The ticket, else the message's source (metadata.url), else nothing."""
+    ticket = safe_link(case.get("ticket_url"), f"Ticket {case.get('ticket_id') or ''}".strip())
+    if ticket:
+        return {"Ticket": ticket}
+    source = str(case.get("source_url") or "")
+    link = safe_link(source, urlsplit(source).hostname or "source")
+    return {"Source": link} if link else {}
+
+
+def _section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": _clip(text, TEXT_CHARS)}}
+
+
+def _plain(text: Any) -> str:
+    return " ".join(str(text or "").split()).lower()
+
+
+def _clip(text: str, limit: int) -> str:
+    """At most `limit` characters, without leaving half an entity (`&am`) at the cut."""
+    if len(text) <= limit:
+        return text
+    return re.sub(r"&[a-z]*$", "", text[: limit - 1]) + "…"
 
 
 def incident_text(view: IncidentView, escalation: dict[str, Any] | None = None) -> str:
@@ -148,67 +261,55 @@ def incident_text(view: IncidentView, escalation: dict[str, Any] | None = None) 
 def incident_blocks(
     view: IncidentView, escalation: dict[str, Any] | None = None, thread_link: str | None = None
 ) -> list[dict[str, Any]]:
-    """Block Kit for an incident: how many cases and customers (with tiers), since when, the highest
-    urgency, and up to three representative excerpts (redacted and escaped, as every excerpt)."""
+    """Block Kit for an incident: how many cases and customers (with their tiers), since when, the
+    highest urgency, up to three representative messages (redacted and escaped, as every excerpt), and
+    why the channel got it. An escalation leads with the more urgent case."""
     urgency = (escalation or {}).get("urgency") or view.urgency
-    title = "Escalated incident" if escalation else "Incident"
-    tiers = ", ".join(f"{count} {escape(tier)}" for tier, count in view.tiers.items())
-    span = f"first case {view.first_at:%H:%M:%S} UTC, latest {view.last_at:%H:%M:%S} UTC"
-    result: list[dict[str, Any]] = [
-        {
-            "type": "header",
-            "text": {
-                "type": "plain_text",
-                "text": f"{title}: {urgency.upper()} · {view.category} · {view.count} cases"[:150],
-            },
-        },
-        {
-            "type": "section",
-            "text": {
-                "type": "mrkdwn",
-                "text": (
-                    f"{URGENCY_ICON[urgency]} *{view.count} cases from {len(view.customers)} customers*"
-                    f" ({tiers})\n{span} · grouped by {escape(view.key or 'route')}"
-                ),
-            },
-        },
+    prefix = "Escalated incident" if escalation else "Incident"
+    headline = f"{URGENCY_ICON[urgency]} {prefix}: {urgency.upper()} · {view.category} · {view.count} cases"
+    tiers = ", ".join(f"{count} {tier}" for tier, count in view.tiers.items())
+    facts = (
+        f"*{view.count} cases from {len(view.customers)} customers* ({escape(tiers)})\n"
+        f"first case {view.first_at:%H:%M:%S} UTC, latest {view.last_at:%H:%M:%S} UTC · "
+        f"grouped by {escape(view.key or 'route')}"
+    )
+    built: list[dict[str, Any] | None] = [
+        {"type": "header", "text": {"type": "plain_text", "text": _clip(escape(headline), HEADER_CHARS)}},
+        _section(facts),
+        _case_block(escalation, "More urgent case") if escalation else None,
+        *(_case_block(case) for case in view.excerpts),
+        why_block(view.excerpts[0]) if view.excerpts else None,
     ]
-    if escalation:
-        result.append(_excerpt_block(escalation, "More urgent case"))
-    result.extend(_excerpt_block(case) for case in view.excerpts)
     note = "New cases are listed in this alert's thread."
-    if thread_link and (link := safe_link(thread_link, "the incident")):
-        note = f"Earlier alert: {link}"
-    result.append({"type": "context", "elements": [{"type": "mrkdwn", "text": note}]})
-    return result
+    if thread_link and (link := safe_link(thread_link, "the incident's alert")):
+        note = f"Follow the incident at {link}"
+    built.append({"type": "context", "elements": [{"type": "mrkdwn", "text": note}]})
+    return [block for block in built if block is not None][:MAX_BLOCKS]
 
 
 def incident_thread_blocks(members: Sequence[Member], shown: int = 20) -> list[dict[str, Any]]:
     """One thread reply naming the cases that joined since the last update."""
     lines = [
-        f"• {_customer(m.payload)}: {escape(m.payload.get('summary') or '')[:150]}" for m in members[:shown]
+        f"• {escape(customer(m.payload))}: {escape(m.payload.get('summary') or '')[:150]}"
+        for m in members[:shown]
     ]
     if len(members) > shown:
         lines.append(f"… and {len(members) - shown} more")
     heading = f"*{len(members)} new case{'s' if len(members) != 1 else ''}*"
-    return [{"type": "section", "text": {"type": "mrkdwn", "text": "\n".join([heading, *lines])[:2900]}}]
+    return [_section("\n".join([heading, *lines]))]
 
 
-def _customer(case: dict[str, Any]) -> str:
-    who = escape(case.get("customer_name") or case.get("customer_id") or "unknown customer")
-    return f"{who} ({escape(case.get('customer_tier') or 'no tier')})"
-
-
-def _excerpt_block(case: dict[str, Any], label: str | None = None) -> dict[str, Any]:
+def _case_block(case: dict[str, Any], label: str | None = None) -> dict[str, Any]:
+    """One case of an incident: who, how urgent, the message quoted."""
     heading = f"*{label}* · " if label else ""
-    text = f"{heading}{_customer(case)} · {case['urgency']}: {escape(case.get('excerpt') or '')}"
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:600]}]}
+    who = f"{heading}{escape(customer(case))} · {case['urgency']}"
+    return _section(f"{who}\n>{_clip(escape(case.get('excerpt') or ''), 500)}")
 
 
 def fallback_text(case: dict[str, Any], kind: str) -> str:
     """The notification text (shown in pushes and by clients without Block Kit), escaped too."""
-    prefix = {"new": "", "follow_up": "Follow-up: ", "escalation": "Escalated: "}[kind]
-    return f"{prefix}{case['urgency'].upper()} {escape(case['category'])}: {escape(case['summary'])}"
+    headline = f"{KIND_PREFIX[kind]}{case['urgency'].upper()} {case['category']} · {customer(case)}"
+    return _clip(escape(f"{headline}: {case['summary']}"), TEXT_CHARS)
 
 
 class SlackSender:

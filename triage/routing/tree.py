@@ -63,6 +63,11 @@ class Receiver(Strict):
     def kind(self) -> str:
         return next(kind for kind in ("console", "slack", "helpdesk") if getattr(self, kind) is not None)
 
+    def describe(self) -> str:
+        """`oncall (Slack #support-urgent)`, for the worker's start line."""
+        where = f"Slack {self.slack.channel}" if self.slack is not None else self.kind
+        return f"{self.name} ({where})"
+
 
 class Route(Strict):
     receiver: str | None = None
@@ -164,6 +169,7 @@ class Match:
     path: str  # e.g. route.routes[1]
     repeat_interval: timedelta | None
     quiet_hours: QuietHours | None
+    matchers: tuple[str, ...] = ()  # every matcher on the way from the root that held: why it was chosen
     grouping: Grouping = NO_GROUPING  # inherited settings; grouping applies when it names fields
 
     @property
@@ -216,6 +222,7 @@ class RoutingTree:
             path,
             route.repeat_interval if route.repeat_interval is not None else parent.repeat_interval,
             route.quiet_hours or parent.quiet_hours,
+            parent.matchers + tuple(str(m) for m in route.matchers),
             route.grouping(parent.grouping),
         )
         if trace is not None:

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Update,
     bindparam,
+    case,
     create_engine,
     event,
     func,
@@ -73,6 +74,15 @@ class RecordPosition:
 
 
 DeadLetterClaim = Literal["send", "resend", "sent", "busy"]
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """A receiver's deliveries that are due and not sent yet, and since when the oldest is due."""
+
+    receiver: str
+    waiting: int
+    oldest_due: datetime
 
 
 class StoreUnavailable(Exception):
@@ -461,6 +471,26 @@ class Store:
                 .values(status="sent", sent_at=datetime.now(UTC))
             )
 
+    def backlog(self) -> list[Backlog]:
+        """Per receiver, deliveries due and not sent yet (pending, being sent, or failed and waiting
+        for their retry), with the time the oldest became due. Deliveries held by quiet hours are not
+        due yet; one released by them became due when they ended. Reads only unfinished rows
+        (index on status)."""
+        now = datetime.now(UTC)
+        deferred = (DeliveryRow.attempts == 0) & DeliveryRow.not_before.is_not(None)
+        due_since = case((deferred, DeliveryRow.not_before), else_=DeliveryRow.created_at)
+        unfinished = DeliveryRow.status.in_(("pending", "sending"))
+        query = (
+            select(DeliveryRow.receiver, func.count(), func.min(due_since))
+            .where(unfinished & ~(deferred & (DeliveryRow.not_before > now)))
+            .group_by(DeliveryRow.receiver)
+        )
+        with self.session(read_only=True) as session:
+            return [
+                Backlog(receiver, count, _as_utc(oldest))
+                for receiver, count, oldest in session.execute(query)
+            ]
+
     # --- Slack threads --------------------------------------------------------------------------
 
     def slack_thread(self, conversation_id: str, channel: str) -> SlackThreadRow | None:
@@ -470,6 +500,13 @@ class Store:
     def save_slack_thread(self, thread: SlackThreadRow) -> None:
         with self.session() as session:
             session.merge(thread)
+
+
+def _as_utc(moment: datetime | str) -> datetime:
+    """SQLite gives an aggregate of times back as text, without its offset (stored as UTC)."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 _IS_STORED = select(MessageRow.__table__.c.id).where(MessageRow.__table__.c.id == bindparam("b_id"))
