@@ -150,7 +150,7 @@ def main() -> None:
     routing = work / "routing.yaml"
     text = ROUTING
     if args.no_grouping:
-        text = re.sub(r"\n\s+group_(by|wait|interval|idle):.*", "", text)
+        text = re.sub(r"\n\s+group_(by|wait|interval|idle):.*", "", text).replace(", link_problem: true", "")
     routing.write_text(text)
     database = work / "store.db"
     suffix = uuid.uuid4().hex[:6]
@@ -220,7 +220,7 @@ def main() -> None:
         last_activity = time.time()
         seen = 0
         while time.time() - last_activity < args.quiet_s:
-            activity = len(slack.messages) + len(slack.updates)
+            activity = len(slack.messages) + len(getattr(slack, 'updates', []))
             if activity != seen:
                 seen, last_activity = activity, time.time()
             time.sleep(0.5)
@@ -244,7 +244,7 @@ def report(slack: FakeSlack, zendesk: FakeZendesk, database: Path, sent_at, star
     print(f"\n{mode}, backend {args.backend}{', worker killed mid-surge' if args.kill else ''}:")
     print(
         f"  outage posts in {CHANNEL}: {len(outage_posts)} top-level ({sum(m['text'].startswith('Escalated') for m in outage_posts)} escalations), "
-        f"{len(replies)} thread replies, {len(slack.updates)} chat.update calls, {slack.rejected_429} answers 429"
+        f"{len(replies)} thread replies, {len(getattr(slack, 'updates', []))} chat.update calls, {slack.rejected_429} answers 429"
     )
     if counts:
         print(
