@@ -260,3 +260,21 @@ def test_a_bad_grouping_stops_the_start_with_its_file_and_line(settings: Setting
         Worker.from_settings(settings)
     assert str(caught.value).startswith(f"{settings.routing_file}:7: route.routes.0.group_")
     assert reason in str(caught.value)
+
+
+def test_routes_test_and_check_show_the_group_a_case_would_join(tmp_path: Path):
+    from typer.testing import CliRunner
+
+    from triage.cli import app
+
+    path = routing(tmp_path, GROUPED)
+    cases = tmp_path / "cases.yaml"
+    cases.write_text(
+        "cases:\n  - name: an outage\n    fields: {urgency: urgent, category: outage}\n    expect: [oncall]\n"
+    )
+    tested = CliRunner().invoke(app, ["routes", "test", str(cases), "--routing", str(path), "--explain"])
+    assert tested.exit_code == 0, tested.output
+    assert "oncall groups it: route.routes[0] category=outage" in tested.output
+    assert "delivers to oncall, group category=outage" in tested.output
+    checked = CliRunner().invoke(app, ["routes", "check", str(path)])
+    assert checked.exit_code == 0 and "group by category" in checked.output
