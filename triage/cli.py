@@ -398,6 +398,8 @@ def render_tree(tree: RoutingTree) -> RichTree:
         if route.quiet_hours:
             q = route.quiet_hours
             parts.append(f"[dim]quiet {q.start:%H:%M}-{q.end:%H:%M} {q.timezone}[/]")
+        if route.group_by is not None:
+            parts.append(f"[dim]group by {', '.join(route.group_by) or '(nothing)'}[/]")
         return "  ".join(parts)
 
     def add(node: RichTree, route: Route, path: str) -> None:
@@ -427,6 +429,8 @@ def routes_test(
     for result in results:
         mark = "[green]PASS[/]" if result.passed else "[red]FAIL[/]"
         console.print(f"{mark} {result.name}: {', '.join(result.actual) or '(none)'}", highlight=False)
+        for receiver, group in result.groups.items():
+            console.print(f"       [dim]{receiver} groups it: {group}[/]", highlight=False)
         if not result.passed:
             for name in result.missing:
                 console.print(f"     [red]- expected {name}, not routed[/]")

@@ -9,6 +9,7 @@ BrokerUnavailable) propagate: the caller retries, nothing is skipped.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -17,9 +18,11 @@ from kafka import KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
 
 from triage.classify import Classifier
+from triage.classify.embedded import Encoder, message_text
+from triage.classify.meaning import Meaning
 from triage.classify.redact import redact
 from triage.kafka import publish_dead_letter
-from triage.message import InvalidMessage, SupportMessage, Triage, parse_message
+from triage.message import URGENCY_ORDER, InvalidMessage, SupportMessage, Triage, parse_message
 from triage.ops import metrics
 from triage.routing import RESULTS_RECEIVER, RoutingTree, case_fields
 from triage.routing.tree import Match
@@ -51,6 +54,8 @@ class Pipeline:
     ) -> None:
         self.settings = settings
         self.claimer = claimer  # this worker, in dead-letter claims
+        self._meaning: Meaning | None = None  # for `similar` grouping, made when first needed
+        self._meaning_lock = threading.Lock()
         self.store = store
         self.writer = writer
         self.classifier = classifier
@@ -72,21 +77,33 @@ class Pipeline:
             metrics.LLM_TOKENS.labels("prompt").inc(triage.prompt_tokens)
             metrics.LLM_TOKENS.labels("completion").inc(triage.completion_tokens)
             metrics.LLM_COST.inc(triage.cost_usd)
-        matches = self.routes.matches(case_fields(message, triage))
+        fields = case_fields(message, triage)
+        routes = self.routes
+        matches = routes.matches(fields)
         receivers = [match.receiver for match in matches]
         case = case_record(message, triage, receivers)
         alert = {**case, **alert_details(message)}
         now = datetime.now(UTC)
-        deliveries = [
-            DeliveryRow(
+        deliveries = []
+        for match in matches:
+            delivery = DeliveryRow(
                 message_id=message.id,
                 conversation_id=message.conversation_key,
                 receiver=match.receiver,
                 payload=alert_payload(alert, match),
                 not_before=match.quiet_hours.deferred_until(now) if match.quiet_hours else None,
+                priority=URGENCY_ORDER.index(triage.urgency),
             )
-            for match in matches
-        ]
+            mode = group_mode(routes, match.receiver)
+            if match.group is not None and mode is not None:
+                delivery.group_key = match.group.key(match.path, fields)
+                delivery.payload["group"] = {
+                    **match.group.settings(),
+                    "mode": mode,
+                    "key": match.group.describe(fields),
+                    "vector": self._vector(message) if match.group.similar else None,
+                }
+            deliveries.append(delivery)
         deliveries.append(
             DeliveryRow(
                 message_id=message.id,
@@ -115,6 +132,14 @@ class Pipeline:
         )
         return "processed"
 
+    def _vector(self, message: SupportMessage) -> list[float]:
+        """The message's meaning, for `group_by: [similar]`: from the embedded encoder whatever the
+        classifier (the embedded classifier's own, when it is the one)."""
+        with self._meaning_lock:
+            if self._meaning is None:
+                self._meaning = Meaning(find_encoder(self.classifier) or Encoder())
+        return self._meaning.vector(message_text(message))
+
     def dead_letter(self, record: ConsumerRecord, code: str, detail: str) -> None:
         """Send the record to the dead-letter topic, once: the store's ledger remembers it by position,
         so a record read again (after a crash, or by a second worker) gets no second dead letter."""
@@ -140,6 +165,28 @@ class Pipeline:
         metrics.MESSAGES_DUPLICATE.inc()
         log.info("duplicate message id, no effect", extra={"message_id": message.id})
         return "duplicate"
+
+
+def group_mode(routes: RoutingTree, receiver: str) -> str | None:
+    """How a receiver groups: Slack posts one alert per incident; a helpdesk with link_problem links
+    the tickets to a problem ticket; other receivers take every case as it comes."""
+    kind = routes.receivers.get(receiver)
+    if kind is None:
+        return None
+    if kind.slack is not None:
+        return "alert"
+    if kind.helpdesk is not None and kind.helpdesk.link_problem:
+        return "link"
+    return None
+
+
+def find_encoder(classifier: Classifier) -> Encoder | None:
+    """The embedded encoder a classifier (or its fallback) already holds."""
+    for candidate in (classifier, getattr(classifier, "fallback", None)):
+        encoder = getattr(candidate, "encoder", None)
+        if isinstance(encoder, Encoder):
+            return encoder
+    return None
 
 
 def case_record(message: SupportMessage, triage: Triage, receivers: list[str]) -> dict[str, Any]:

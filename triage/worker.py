@@ -66,6 +66,25 @@ def worker_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
 
 
+def dead_here(claimer: str, me: str) -> bool:
+    """A claimer that was a process on this host which is gone (killed, or this container's earlier
+    life under the same pid): its work in doubt need not wait for its leases to run out."""
+    parts = claimer.rsplit("-", 2)
+    if len(parts) != 3 or parts[0] != socket.gethostname() or not parts[1].isdigit() or claimer == me:
+        return False
+    pid = int(parts[1])
+    if pid == os.getpid():
+        return True  # our pid with another suffix: an earlier process
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+    return False
+
+
 class _CommitOnRevoke(ConsumerRebalanceListener):
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
@@ -159,6 +178,7 @@ class Worker:
         """Run until stop() is called, or until `until(stats)` holds, nothing is in flight and every
         due delivery is made."""
         self.consumer.subscribe([self.settings.kafka.input_topic], listener=_CommitOnRevoke(self))
+        self._end_leases_of_the_dead()
         self.outbox.start()
         self.writer.start()
         self.health.start()
@@ -176,6 +196,13 @@ class Worker:
         finally:
             self._shut_down(self.executor)
         return self.stats
+
+    def _end_leases_of_the_dead(self) -> None:
+        """After a crash and restart, what the dead process had claimed is taken over at once."""
+        dead = {claimer for claimer in self.store.claimers() if dead_here(claimer, self.outbox.claimer)}
+        if dead:
+            self.store.end_leases(dead)
+            log.info("took over the claims of %d stopped worker process(es) on this host", len(dead))
 
     def _fetch(self, executor: KeyedExecutor) -> None:
         """Poll (unless the in-flight buffer is full) and hand every record to the pool."""

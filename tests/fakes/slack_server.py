@@ -59,6 +59,7 @@ class FakeSlack(LocalJSONServer):
         self.valid_tokens: set[str] = {"xoxb-test"}
         self.messages: list[Json] = []  # channel, ts, thread_ts, text, blocks, metadata, reply_broadcast
         self.requests: list[Json] = []  # method, params, token, content_type
+        self.updates: list[Json] = []  # chat.update calls that changed a message: channel, ts, text, at
         self.rate_limit_per_channel_s: float | None = None
         self._last_post: dict[str, float] = {}
         self._clock_us = 0
@@ -87,6 +88,7 @@ class FakeSlack(LocalJSONServer):
             handler = {
                 "auth.test": self._auth_test,
                 "chat.postMessage": self._post_message,
+                "chat.update": self._update_message,
                 "conversations.history": self._history,
                 "conversations.replies": self._replies,
                 "chat.getPermalink": self._permalink,
@@ -130,6 +132,22 @@ class FakeSlack(LocalJSONServer):
         }
         self.messages.append(message)
         return ok(channel=channel, ts=message["ts"], message=self._view(message))
+
+    def _update_message(self, p: Json) -> Answer:
+        """As Slack: a message of this app, found by channel and ts, takes the new text and blocks."""
+        channel, ts = p.get("channel"), p.get("ts")
+        if not p.get("text") and not p.get("blocks"):
+            return err("no_text")
+        found = [m for m in self.messages if m["channel"] == channel and m["ts"] == ts]
+        if not found:
+            return err("message_not_found")
+        try:
+            blocks = parsed(p.get("blocks"))
+        except json.JSONDecodeError:
+            return err("invalid_arguments")
+        found[0].update(text=p.get("text") or "", blocks=blocks)
+        self.updates.append({"channel": channel, "ts": ts, "text": found[0]["text"], "at": time.monotonic()})
+        return ok(channel=channel, ts=ts, text=found[0]["text"])
 
     def _view(self, m: Json) -> Json:
         """A message as Slack shows it: no thread_ts unless threaded; a parent with replies gets its own."""

@@ -1,4 +1,5 @@
-"""A local server speaking the Zendesk Support API v2 wire format (tickets, comments, users/me).
+"""A local server speaking the Zendesk Support API v2 wire format (tickets, comments, users/me; ticket
+creation and the list filtered by external_id; problem and incident tickets).
 
 Auth is HTTP Basic with `{email}/token:{api_token}`, as Zendesk's API-token scheme. Ticket updates
 (`PUT /api/v2/tickets/{id}.json`) are the calls that `fail_next` scripts and `rate_limit_per_s` limits.
@@ -13,7 +14,7 @@ import math
 import re
 import time
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from tests.fakes.local_server import Answer, LocalJSONServer
 
@@ -52,7 +53,9 @@ class FakeZendesk(LocalJSONServer):
             return False
         return scheme.lower() == "basic" and decoded == f"{self.email}/token:{self.api_token}"
 
-    def handle(self, method: str, path: str, body: Json | None, headers: dict[str, str]) -> Answer:
+    def handle(
+        self, method: str, path: str, body: Json | None, headers: dict[str, str], query: Json | None = None
+    ) -> Answer:
         with self._lock:
             self.requests.append({"method": method, "path": path, "json": body, "headers": headers})
             auth = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
@@ -64,6 +67,15 @@ class FakeZendesk(LocalJSONServer):
                     {},
                     {"user": {"id": 1, "email": self.email, "name": "Test Agent", "role": "agent"}},
                 )
+            if path == "/api/v2/tickets.json":
+                if method == "POST":
+                    return self._create(body)
+                if method == "GET":
+                    wanted = (query or {}).get("external_id")
+                    found = [
+                        t for t in self.tickets.values() if wanted is None or t.get("external_id") == wanted
+                    ]
+                    return 200, {}, {"tickets": found, "count": len(found), "next_page": None}
             match = TICKET.match(path)
             if not match or method not in ("GET", "PUT") or (method == "PUT" and match[2]):
                 return 404, {}, {"error": "InvalidEndpoint", "description": "Not found"}
@@ -94,6 +106,49 @@ class FakeZendesk(LocalJSONServer):
             }
         return self.tickets.get(ticket_id)
 
+    def _create(self, body: Json | None) -> Answer:
+        fields = (body or {}).get("ticket")
+        if not isinstance(fields, dict) or not fields.get("comment"):
+            return 422, {}, {"error": "RecordInvalid", "description": "a ticket needs a comment"}
+        if problem := self._type_problem(fields):
+            return problem
+        ticket_id = max([*self.tickets, 100_000]) + 1
+        ticket = {
+            "id": ticket_id,
+            "subject": fields.get("subject", ""),
+            "status": "new",
+            "priority": fields.get("priority"),
+            "type": fields.get("type"),
+            "problem_id": fields.get("problem_id"),
+            "external_id": fields.get("external_id"),
+            "tags": list(fields.get("tags", [])),
+            "updated_at": now_iso(),
+        }
+        self.tickets[ticket_id] = ticket
+        comment = fields["comment"]
+        self._next_comment_id += 1
+        self.comments[ticket_id] = [
+            {
+                "id": self._next_comment_id,
+                "type": "Comment",
+                "author_id": 1,
+                "created_at": now_iso(),
+                "body": comment.get("body", ""),
+                "public": comment.get("public", True),
+            }
+        ]
+        return 201, {}, {"ticket": ticket}
+
+    def _type_problem(self, fields: Json) -> Answer | None:
+        """As Zendesk: an incident's problem_id must name a problem ticket."""
+        if fields.get("type") not in (None, "problem", "incident", "question", "task"):
+            return 422, {}, {"error": "RecordInvalid", "description": f"Type: {fields['type']} is not valid"}
+        if fields.get("type") == "incident" and fields.get("problem_id") is not None:
+            problem = self.tickets.get(int(fields["problem_id"]))
+            if problem is None or problem.get("type") != "problem":
+                return 422, {}, {"error": "RecordInvalid", "description": "Problem: is not a problem ticket"}
+        return None
+
     def _update(self, ticket_id: int, body: Json | None) -> Answer:
         failure = self._scripted_failure()
         if failure:
@@ -111,6 +166,8 @@ class FakeZendesk(LocalJSONServer):
         ticket = self._ticket(ticket_id)
         if ticket is None:
             return 404, {}, {"error": "RecordNotFound", "description": "Not found"}
+        if problem := self._type_problem(changes):
+            return problem
         if changes.get("priority") not in PRIORITIES:
             details = {"priority": [{"description": f"Priority: {changes['priority']} is not valid"}]}
             return (
@@ -146,4 +203,5 @@ class FakeZendesk(LocalJSONServer):
             body = json.loads(raw) if raw else None
         except json.JSONDecodeError:
             body = None
-        return self.handle(method, urlsplit(path).path, body, headers)
+        url = urlsplit(path)
+        return self.handle(method, url.path, body, headers, dict(parse_qsl(url.query)))

@@ -116,3 +116,60 @@ def test_percentile_interpolates_like_percentile_cont():
     assert percentile([7.0], 0.95) == 7.0
     assert percentile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.5
     assert percentile([0.0, 10.0], 0.95) == pytest.approx(9.5)
+
+
+def test_incidents_in_the_window_with_cases_customers_and_state(store: Store):
+    from sqlalchemy import update
+
+    from tests.report.conftest import add
+    from triage.report.html import render_html
+    from triage.report.model import as_json
+    from triage.store.tables import DeliveryRow, IncidentRow
+
+    for i, customer in enumerate(["c1", "c2", "c2"]):  # three cases, two customers
+        add(
+            store,
+            f"o{i}",
+            at(20, 10, i),
+            customer=customer,
+            conversation=f"k{i}",
+            alerts={"oncall": ("sent", 1)},
+        )
+    add(store, "old", at(10, 10), customer="c9", conversation="k9", alerts={"oncall": ("sent", 1)})
+    with store.session() as session:
+        for uid, first, last, closes, members in (
+            ("a" * 32, at(20, 10), at(20, 10, 2), at(20, 10, 32), ["o0", "o1", "o2"]),
+            ("b" * 32, at(10, 10), at(10, 10), at(10, 10, 30), ["old"]),  # before the window
+        ):
+            incident = IncidentRow(
+                uid=uid, receiver="oncall", group_key='route.routes[1] {"category": "outage"}', mode="alert",
+                first_case_at=first, last_case_at=last, closes_at=closes, case_count=len(members),
+                ticket_count=0, top_urgency="urgent", alerted_count=len(members), interval_s=60,
+                centroid_n=0, update_attempts=0, slack_ts="1795.000100",
+            )  # fmt: skip
+            session.add(incident)
+            session.flush()
+            for seq, message_id in enumerate(members, start=1):
+                session.execute(
+                    update(DeliveryRow)
+                    .where((DeliveryRow.message_id == message_id) & (DeliveryRow.receiver == "oncall"))
+                    .values(
+                        incident_id=incident.id, incident_seq=seq, payload={"summary": f"Site down {seq}"}
+                    )
+                )
+    with store.session() as session:
+        report = build_report(session, Window(at(14, 0), at(20, 10, 20)))
+    [incident] = report.incidents
+    assert (incident.receiver, incident.key, incident.cases, incident.customers) == (
+        "oncall",
+        "category=outage",
+        3,
+        2,
+    )
+    assert (incident.summary, incident.top_urgency, incident.open) == ("Site down 1", "urgent", True)
+    [shown] = as_json(report)["incidents"]
+    assert shown["status"] == "open" and shown["first_case_at"] == "2026-11-20T10:00:00Z"
+    assert "category=outage" in render_html(report) and "Site down 1" in render_html(report)
+    with store.session() as session:
+        later = build_report(session, Window(at(14, 0), at(20, 12)))
+    assert later.incidents[0].open is False  # no case within group_idle: closed

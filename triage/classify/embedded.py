@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +37,7 @@ CATEGORY_DESCRIPTIONS = {
     "security": "account hacked, suspicious login, fraud, data breach, phishing",
 }
 CATEGORY_MIN_SIMILARITY = 0.80  # below it, a category without keywords is "other"
+RECENT_TEXTS = 256  # embeddings remembered per encoder (a pool's worth of messages in flight)
 
 
 class Encoder:
@@ -59,10 +61,24 @@ class Encoder:
             ) from None
         self._model = E5(num_threads=threads)
         self._lock = threading.Lock()
+        # The worker may encode one message twice: to classify it, and to group it by meaning.
+        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()
 
     def encode(self, texts: list[str]) -> np.ndarray:
         with self._lock:
-            return np.asarray(self._model.query(texts), dtype=np.float32).reshape(len(texts), -1)
+            if len(texts) == 1 and (known := self._recent.get(texts[0])) is not None:
+                return known[None, :]
+            vectors = np.asarray(self._model.query(texts), dtype=np.float32).reshape(len(texts), -1)
+            if len(texts) == 1:
+                self._recent[texts[0]] = vectors[0]
+                if len(self._recent) > RECENT_TEXTS:
+                    self._recent.popitem(last=False)
+            return vectors
+
+
+def message_text(message: SupportMessage) -> str:
+    """What the encoder reads of a message: its subject, if any, and its body."""
+    return f"{message.subject}\n{message.body}" if message.subject else message.body
 
 
 @dataclass(frozen=True)
@@ -148,7 +164,7 @@ class EmbeddedClassifier:
         )
 
     def classify(self, message: SupportMessage) -> Triage:
-        text = f"{message.subject}\n{message.body}" if message.subject else message.body
+        text = message_text(message)
         [embedding] = self.encoder.encode([text])
         row = embedding[None, :]
         sentiment_p = self.sentiment.probabilities(row)[0]

@@ -3,6 +3,11 @@
 `PUT /api/v2/tickets/{id}.json` with basic auth `{email}/token:{api_token}`. The update is one request,
 so it is applied whole or not at all. The internal note carries the delivery id, so a delivery that
 may have gone out before a crash is looked up in the ticket's comments before it is sent again.
+
+With `link_problem: true` on a grouped route, an incident with two or more tickets gets one Zendesk
+*problem* ticket (`POST /api/v2/tickets.json`, created once: its `external_id` names the incident and is
+looked up before a retry creates it), and every member ticket becomes one of its *incidents*
+(`type: incident`, `problem_id`), so agents can solve them together.
 """
 
 from __future__ import annotations
@@ -14,9 +19,11 @@ from typing import Any
 import httpx
 
 from triage.receivers.base import DeliveryFailed, Outcome
+from triage.receivers.incident_view import build
 from triage.routing.tree import HelpdeskReceiver
 from triage.settings import HelpdeskSettings
-from triage.store.tables import DeliveryRow
+from triage.store.incidents import Incidents
+from triage.store.tables import DeliveryRow, IncidentRow
 
 MAX_WAIT_S = 30.0  # the longest Retry-After honoured inline; longer ones go back to the queue
 
@@ -81,9 +88,11 @@ def ticket_update(case: dict[str, Any], config: HelpdeskReceiver, delivery_id: i
 class HelpdeskSender:
     batch_size = 1
 
-    def __init__(self, client: httpx.Client, config: HelpdeskReceiver) -> None:
+    def __init__(self, client: httpx.Client, config: HelpdeskReceiver, incidents: Incidents) -> None:
         self.client = client
         self.config = config
+        self.incidents = incidents
+        self.groups = config.link_problem  # grouped cases are linked to one problem ticket
 
     def send_batch(self, deliveries: Sequence[DeliveryRow]) -> list[Outcome | DeliveryFailed]:
         return [self._send(delivery) for delivery in deliveries]
@@ -100,6 +109,7 @@ class HelpdeskSender:
             ):
                 return Outcome("sent", "found the note after a retry")
             body = ticket_update(delivery.payload, self.config, delivery.id)
+            body["ticket"].update(self._problem_link(delivery))
             response = self._request("PUT", f"/api/v2/tickets/{ticket_id}.json", json=body)
         except httpx.HTTPError as error:
             return DeliveryFailed(f"helpdesk ticket {ticket_id}: {type(error).__name__}: {error}")
@@ -112,6 +122,69 @@ class HelpdeskSender:
         return DeliveryFailed(
             f"helpdesk ticket {ticket_id}: HTTP {response.status_code}", retry_after_s=_retry_after(response)
         )
+
+    def _problem_link(self, delivery: DeliveryRow) -> dict[str, Any]:
+        incident = self.incidents.get(delivery.incident_id) if delivery.incident_id is not None else None
+        if incident is None or incident.problem_ticket_id is None:
+            return {}
+        return {"type": "incident", "problem_id": int(incident.problem_ticket_id)}
+
+    def update_incident(self, incident: IncidentRow) -> int | DeliveryFailed:
+        """Create the incident's problem ticket (once) and link every member ticket to it."""
+        try:
+            problem = incident.problem_ticket_id or self._problem_ticket(incident)
+            if isinstance(problem, DeliveryFailed):
+                return problem
+            if incident.problem_ticket_id is None:
+                self.incidents.problem_created(incident.id, problem)
+            members = self.incidents.members(incident.id)
+            link = {"ticket": {"type": "incident", "problem_id": int(problem)}}
+            for ticket_id in dict.fromkeys(m.payload.get("ticket_id") for m in members):
+                if ticket_id in (None, ""):
+                    continue
+                response = self._request("PUT", f"/api/v2/tickets/{ticket_id}.json", json=link)
+                if response.status_code >= 300 and response.status_code not in (404, 422):
+                    return DeliveryFailed(
+                        f"linking ticket {ticket_id} to problem {problem}: HTTP {response.status_code}",
+                        retry_after_s=_retry_after(response),
+                    )
+        except httpx.HTTPError as error:
+            return DeliveryFailed(f"helpdesk problem ticket: {type(error).__name__}: {error}")
+        return incident.case_count
+
+    def _problem_ticket(self, incident: IncidentRow) -> str | DeliveryFailed:
+        """The problem ticket's id: found by its external id after an earlier try, else created."""
+        external_id = f"triage-incident-{incident.uid}"
+        if incident.update_attempts > 1:
+            found = self._request("GET", "/api/v2/tickets.json", params={"external_id": external_id})
+            if found.status_code < 300 and (tickets := found.json().get("tickets")):
+                return str(tickets[0]["id"])
+        view = build(incident, self.incidents.members(incident.id))
+        excerpts = "\n".join(f"- {case.get('excerpt', '')[:300]}" for case in view.excerpts)
+        body = {
+            "ticket": {
+                "subject": f"{view.count} customers report: {view.category} ({view.key})"[:200],
+                "type": "problem",
+                "priority": view.urgency,
+                "external_id": external_id,
+                "tags": [*self.config.tags, "triage_incident", f"category_{view.category}"],
+                "comment": {
+                    "public": False,
+                    "body": (
+                        f"Triage grouped {view.count} cases from {len(view.customers)} customers "
+                        f"({view.first_at:%Y-%m-%d %H:%M} to {view.last_at:%H:%M} UTC) into this problem; "
+                        f"their tickets are its incidents.\nExamples:\n{excerpts}"
+                    ),
+                },
+            }
+        }
+        response = self._request("POST", "/api/v2/tickets.json", json=body)
+        if response.status_code >= 300:
+            return DeliveryFailed(
+                f"creating the problem ticket: HTTP {response.status_code}",
+                retry_after_s=_retry_after(response),
+            )
+        return str(response.json()["ticket"]["id"])
 
     def _already_noted(self, ticket_id: Any, delivery_id: int) -> bool:
         response = self._request("GET", f"/api/v2/tickets/{ticket_id}/comments.json")

@@ -1,9 +1,14 @@
-"""The outbox sender: one lane (a thread) per receiver sends that receiver's stored deliveries.
+"""The outbox sender: one lane (a thread) per receiver, or per Slack channel, sends stored deliveries.
 
 A delivery is stored in the same transaction as its triage result, so a crash between storing and
-sending loses nothing. A lane claims deliveries (see Store.claim_deliveries), sends them, and marks
-each sent, skipped, or failed (back in the queue). Lanes are independent, so a Slack channel that is
-rate-limited never holds back the results topic or another channel.
+sending loses nothing. A lane claims deliveries (see Store.claim_deliveries), the most urgent first,
+sends them, and marks each sent, skipped, or failed (back in the queue). Lanes are independent, so a
+Slack channel that is rate-limited never holds back the results topic or another channel; receivers
+that post to the same channel share one lane, as they share the channel's rate limit.
+
+A grouped delivery is first made a member of its incident (triage/store/incidents.py); only what the
+incident needs sent now (its alert when due, an escalation) reaches the sender. When a lane has no
+delivery to send, it makes one due incident update.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from triage.ops import metrics
 from triage.receivers.base import DeliveryFailed, Sender, SkippingSender
 from triage.store import DeliveryUpdate, Store, StoreUnavailable
+from triage.store.incidents import Incidents
 from triage.store.tables import DeliveryRow
 
 log = logging.getLogger(__name__)
@@ -34,6 +40,7 @@ class Outbox:
         gather_s: float = 0.05,
     ) -> None:
         self.store = store
+        self.incidents = Incidents(store)
         self.senders = senders
         self.claimer = claimer
         self.lease = lease
@@ -45,14 +52,23 @@ class Outbox:
 
     def start(self) -> None:
         for receiver in set(self.senders) | set(self.store.unfinished_receivers()):
-            self._start_lane(receiver)
+            self._start_lane(self._lane_of(receiver))
 
     def use(self, senders: dict[str, Sender]) -> None:
-        """New senders after a routing reload; lanes for new receivers start at once."""
+        """New senders after a routing reload; lanes for new receivers (or channels) start at once."""
         self.senders = senders
         if self._lanes:
             for receiver in senders:
-                self._start_lane(receiver)
+                self._start_lane(self._lane_of(receiver))
+
+    def _lane_of(self, receiver: str) -> str:
+        """Receivers that post to one Slack channel share its lane (`slack:#channel`): the channel's
+        rate limit is theirs together, and the most urgent of their alerts goes first."""
+        sender = self.senders.get(receiver)
+        return getattr(sender, "lane", None) or receiver
+
+    def _receivers(self, lane: str) -> list[str]:
+        return [receiver for receiver in self.senders if self._lane_of(receiver) == lane] or [lane]
 
     def wake(self) -> None:
         """New deliveries were stored: lanes waiting for work look again now."""
@@ -87,19 +103,66 @@ class Outbox:
             f"receiver {receiver!r} is no longer in the routing file"
         )
 
-    def send_once(self, receiver: str) -> int:
-        """Claim and send one batch for a receiver; returns how many deliveries it handled."""
-        sender = self._sender(receiver)
-        rows = self.store.claim_deliveries(receiver, self.claimer, sender.batch_size, self.lease)
-        if not rows:
-            return 0
-        try:
-            outcomes = sender.send_batch(rows)
-        except Exception as error:  # a sender bug must not kill the lane: the batch is retried
-            log.exception("sender for %s failed", receiver)
-            outcomes = [DeliveryFailed(f"{type(error).__name__}: {error}")] * len(rows)
-        self.store.finish_deliveries(self._updates(receiver, rows, outcomes))
+    def _batch_size(self, lane: str) -> int:
+        return min(self._sender(receiver).batch_size for receiver in self._receivers(lane))
+
+    def send_once(self, lane: str) -> int:
+        """Claim and send one batch for a lane; returns how many deliveries it handled."""
+        rows = self.store.claim_deliveries(
+            self._receivers(lane), self.claimer, self._batch_size(lane), self.lease
+        )
+        by_receiver: dict[str, list[DeliveryRow]] = {}
+        for row in rows:
+            assignment = self.incidents.assign(row) if self._joins_incident(row) else "send"
+            if assignment == "grouped":  # counted by its incident's alert
+                metrics.DELIVERIES.labels(row.receiver, "grouped").inc()
+            if assignment != "send":
+                continue
+            by_receiver.setdefault(row.receiver, []).append(row)
+        for receiver, batch in by_receiver.items():
+            sender = self._sender(receiver)
+            try:
+                outcomes = sender.send_batch(batch)
+            except Exception as error:  # a sender bug must not kill the lane: the batch is retried
+                log.exception("sender for %s failed", receiver)
+                outcomes = [DeliveryFailed(f"{type(error).__name__}: {error}")] * len(batch)
+            self.store.finish_deliveries(self._updates(receiver, batch, outcomes))
         return len(rows)
+
+    def _incident_work(self, lane: str) -> int:
+        """Incident updates, for lanes whose senders make them (the others have none)."""
+        if not any(hasattr(self._sender(receiver), "update_incident") for receiver in self._receivers(lane)):
+            return 0
+        return self.update_incident_once(lane)
+
+    def _joins_incident(self, row: DeliveryRow) -> bool:
+        """A grouped delivery not yet in an incident, whose sender groups (a skipping one does not)."""
+        return (
+            bool(row.group_key)
+            and row.incident_id is None
+            and getattr(self._sender(row.receiver), "groups", False)
+        )
+
+    def update_incident_once(self, lane: str) -> int:
+        """Make one due incident update for the lane's receivers (1), or find none (0)."""
+        incident = self.incidents.claim_update(self._receivers(lane), self.claimer, self.lease)
+        if incident is None:
+            return 0
+        sender = self._sender(incident.receiver)
+        try:
+            result = sender.update_incident(incident)  # type: ignore[attr-defined]
+        except Exception as error:
+            log.exception("incident update for %s failed", incident.receiver)
+            result = DeliveryFailed(f"{type(error).__name__}: {error}")
+        if isinstance(result, DeliveryFailed):
+            wait = result.retry_after_s or min(MAX_RETRY_WAIT_S, 2.0**incident.update_attempts)
+            self.incidents.update_failed(incident.id, datetime.now(UTC) + timedelta(seconds=wait))
+            log.warning(
+                "incident %s update for %s failed, will retry: %s", incident.id, incident.receiver, result
+            )
+        else:
+            self.incidents.update_done(incident.id, result)
+        return 1
 
     def _updates(
         self, receiver: str, rows: Sequence[DeliveryRow], outcomes: Sequence
@@ -128,32 +191,31 @@ class Outbox:
             )
         return updates
 
-    def _start_lane(self, receiver: str) -> None:
-        if receiver in self._lanes:
+    def _start_lane(self, lane: str) -> None:
+        if lane in self._lanes:
             return
-        lane = threading.Thread(
-            target=self._run_lane, args=(receiver,), name=f"outbox-{receiver}", daemon=True
-        )
-        self._lanes[receiver] = lane
-        lane.start()
+        thread = threading.Thread(target=self._run_lane, args=(lane,), name=f"outbox-{lane}", daemon=True)
+        self._lanes[lane] = thread
+        thread.start()
 
-    def _run_lane(self, receiver: str) -> None:
+    def _run_lane(self, lane: str) -> None:
         backoff = 0.0
         while not self._stopping.is_set():
             try:
                 if backoff:  # the store failed mid-batch: what this lane had claimed is in doubt
-                    self.store.release_claims(receiver, self.claimer)
-                handled = self.send_once(receiver)
+                    for receiver in self._receivers(lane):
+                        self.store.release_claims(receiver, self.claimer)
+                handled = self.send_once(lane) or self._incident_work(lane)
                 backoff = 0.0
             except StoreUnavailable as error:
                 backoff = min(30.0, max(1.0, backoff * 2))
-                log.warning("outbox lane %s: %s; retrying in %.0fs", receiver, error, backoff)
+                log.warning("outbox lane %s: %s; retrying in %.0fs", lane, error, backoff)
                 self._stopping.wait(backoff)
                 continue
             if not handled:
                 with self._wake:
                     self._wake.wait(self.idle_wait_s)
-            elif handled < self._sender(receiver).batch_size:
+            elif handled < self._batch_size(lane):
                 # A part batch: let more deliveries gather before the next claim, so that a steady
                 # stream costs one claim per gather_s, not one per message.
                 self._stopping.wait(self.gather_s)

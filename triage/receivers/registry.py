@@ -11,6 +11,7 @@ from triage.receivers.results import ResultsSender
 from triage.routing import RESULTS_RECEIVER, RoutingTree
 from triage.settings import Settings
 from triage.store import Store
+from triage.store.incidents import Incidents
 
 
 class Receivers:
@@ -51,7 +52,7 @@ class Receivers:
                 )
             elif receiver.helpdesk is not None:
                 senders[name] = (
-                    helpdesk.HelpdeskSender(self.helpdesk, receiver.helpdesk)
+                    helpdesk.HelpdeskSender(self.helpdesk, receiver.helpdesk, Incidents(self.store))
                     if self.helpdesk is not None
                     else SkippingSender("the helpdesk is not configured (no TRIAGE_HELPDESK__BASE_URL)")
                 )

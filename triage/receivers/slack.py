@@ -29,12 +29,15 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from triage.message import URGENCY_ORDER
 from triage.receivers.base import DeliveryFailed, Outcome
+from triage.receivers.incident_view import IncidentView, build
 from triage.store import Store
-from triage.store.tables import DeliveryRow, SlackThreadRow
+from triage.store.incidents import Incidents, Member
+from triage.store.tables import DeliveryRow, IncidentRow, SlackThreadRow
 
 log = logging.getLogger(__name__)
 
 EVENT_TYPE = "triage_alert"
+INCIDENT_EVENT = "triage_incident_update"
 URGENCY_ICON = {
     "urgent": ":rotating_light:",
     "high": ":warning:",
@@ -245,6 +248,64 @@ def _clip(text: str, limit: int) -> str:
     return re.sub(r"&[a-z]*$", "", text[: limit - 1]) + "…"
 
 
+def incident_text(view: IncidentView, escalation: dict[str, Any] | None = None) -> str:
+    """The notification text of an incident alert (or of its escalation by a more urgent case)."""
+    prefix = "Escalated incident" if escalation else "Incident"
+    urgency = (escalation or {}).get("urgency") or view.urgency
+    return (
+        f"{prefix}: {urgency.upper()} {escape(view.category)}: {view.count} cases "
+        f"from {len(view.customers)} customers"
+    )
+
+
+def incident_blocks(
+    view: IncidentView, escalation: dict[str, Any] | None = None, thread_link: str | None = None
+) -> list[dict[str, Any]]:
+    """Block Kit for an incident: how many cases and customers (with their tiers), since when, the
+    highest urgency, up to three representative messages (redacted and escaped, as every excerpt), and
+    why the channel got it. An escalation leads with the more urgent case."""
+    urgency = (escalation or {}).get("urgency") or view.urgency
+    prefix = "Escalated incident" if escalation else "Incident"
+    headline = f"{URGENCY_ICON[urgency]} {prefix}: {urgency.upper()} · {view.category} · {view.count} cases"
+    tiers = ", ".join(f"{count} {tier}" for tier, count in view.tiers.items())
+    facts = (
+        f"*{view.count} cases from {len(view.customers)} customers* ({escape(tiers)})\n"
+        f"first case {view.first_at:%H:%M:%S} UTC, latest {view.last_at:%H:%M:%S} UTC · "
+        f"grouped by {escape(view.key or 'route')}"
+    )
+    built: list[dict[str, Any] | None] = [
+        {"type": "header", "text": {"type": "plain_text", "text": _clip(escape(headline), HEADER_CHARS)}},
+        _section(facts),
+        _case_block(escalation, "More urgent case") if escalation else None,
+        *(_case_block(case) for case in view.excerpts),
+        why_block(view.excerpts[0]) if view.excerpts else None,
+    ]
+    note = "New cases are listed in this alert's thread."
+    if thread_link and (link := safe_link(thread_link, "the incident's alert")):
+        note = f"Follow the incident at {link}"
+    built.append({"type": "context", "elements": [{"type": "mrkdwn", "text": note}]})
+    return [block for block in built if block is not None][:MAX_BLOCKS]
+
+
+def incident_thread_blocks(members: Sequence[Member], shown: int = 20) -> list[dict[str, Any]]:
+    """One thread reply naming the cases that joined since the last update."""
+    lines = [
+        f"• {escape(customer(m.payload))}: {escape(m.payload.get('summary') or '')[:150]}"
+        for m in members[:shown]
+    ]
+    if len(members) > shown:
+        lines.append(f"… and {len(members) - shown} more")
+    heading = f"*{len(members)} new case{'s' if len(members) != 1 else ''}*"
+    return [_section("\n".join([heading, *lines]))]
+
+
+def _case_block(case: dict[str, Any], label: str | None = None) -> dict[str, Any]:
+    """One case of an incident: who, how urgent, the message quoted."""
+    heading = f"*{label}* · " if label else ""
+    who = f"{heading}{escape(customer(case))} · {case['urgency']}"
+    return _section(f"{who}\n>{_clip(escape(case.get('excerpt') or ''), 500)}")
+
+
 def fallback_text(case: dict[str, Any], kind: str) -> str:
     """The notification text (shown in pushes and by clients without Block Kit), escaped too."""
     headline = f"{KIND_PREFIX[kind]}{case['urgency'].upper()} {case['category']} · {customer(case)}"
@@ -253,33 +314,124 @@ def fallback_text(case: dict[str, Any], kind: str) -> str:
 
 class SlackSender:
     batch_size = 1  # one claim per post: a crash can leave at most one alert in doubt
+    groups = True  # grouped cases become one incident alert
 
     def __init__(self, client: WebClient, channel: str, store: Store) -> None:
         self.client = client
         self.channel = channel
         self.store = store
+        self.incidents = Incidents(store)
         self._channel_id: str | None = channel if CHANNEL_ID.match(channel) else None
+
+    @property
+    def lane(self) -> str:
+        """Receivers posting to one channel share its lane, as they share its rate limit."""
+        return f"slack:{self.channel}"
 
     def send_batch(self, deliveries: Sequence[DeliveryRow]) -> list[Outcome | DeliveryFailed]:
         return [self._send(delivery) for delivery in deliveries]
 
     def _send(self, delivery: DeliveryRow) -> Outcome | DeliveryFailed:
         try:
+            if delivery.incident_id is not None:
+                return self._send_for_incident(delivery)
             if delivery.attempts > 1:
                 found = self._already_posted(delivery)
                 if found:
-                    self._remember_thread(delivery, found)
-                    return Outcome("sent", f"found in the channel after a retry: ts {found}")
+                    self._remember_thread(delivery, found["ts"])
+                    return Outcome("sent", f"found in the channel after a retry: ts {found['ts']}")
             return self._post_alert(delivery)
-        except SlackApiError as error:
+        except (SlackApiError, SlackClientError, OSError) as error:
+            return self._failed(error)
+
+    def _failed(self, error: Exception) -> DeliveryFailed:
+        if isinstance(error, SlackApiError):
             status = error.response.status_code
             retry_after = error.response.headers.get("Retry-After") or error.response.headers.get(
                 "retry-after"
             )
             reason = error.response.get("error") or f"HTTP {status}"
             return DeliveryFailed(f"Slack {self.channel}: {reason}", retry_after_s=_float(retry_after))
-        except (SlackClientError, OSError) as error:
-            return DeliveryFailed(f"Slack {self.channel}: {type(error).__name__}: {error}")
+        return DeliveryFailed(f"Slack {self.channel}: {type(error).__name__}: {error}")
+
+    # --- incidents ------------------------------------------------------------------------------
+
+    def _send_for_incident(self, delivery: DeliveryRow) -> Outcome:
+        """An incident's alert (its first case's delivery, due after group_wait) or an escalation."""
+        incident = self.incidents.get(delivery.incident_id or 0)
+        assert incident is not None, f"delivery {delivery.id}: incident {delivery.incident_id} is gone"
+        opening = incident.opener_id == delivery.id
+        if delivery.attempts > 1 and (found := self._already_posted(delivery)):
+            if opening:
+                counted = int(found.get("metadata", {}).get("event_payload", {}).get("counted") or 1)
+                self.incidents.alert_posted(
+                    incident.id, self._channel_id or self.channel, found["ts"], counted
+                )
+            return Outcome("sent", f"found in the channel after a retry: ts {found['ts']}")
+        if not opening:
+            view = build(incident, self.incidents.members(incident.id))
+            link = self._permalink(incident.slack_ts) if incident.slack_ts else None
+            ts = self._post_blocks(
+                delivery,
+                incident_text(view, delivery.payload),
+                incident_blocks(view, delivery.payload, link),
+                incident_id=incident.id,
+            )
+            return Outcome("sent", f"escalation {ts} of incident {incident.id}")
+        incident = self.incidents.begin_alert(incident.id)
+        view = build(incident, self.incidents.members(incident.id))
+        if view.count == 1:  # a group of one case looks like any alert
+            text, blocks_ = fallback_text(delivery.payload, "new"), blocks(delivery.payload, "new")
+        else:
+            text, blocks_ = incident_text(view), incident_blocks(view)
+        ts = self._post_blocks(delivery, text, blocks_, incident_id=incident.id, counted=view.count)
+        self.incidents.alert_posted(incident.id, self._channel_id or self.channel, ts, view.count)
+        return Outcome("sent", f"incident {incident.id} alert {ts}: {view.count} cases")
+
+    def update_incident(self, incident: IncidentRow) -> int | DeliveryFailed:
+        """Bring a posted incident alert up to date (chat.update, in place) and list the cases that
+        joined since in one thread reply. Returns how many cases the alert now counts."""
+        view = build(incident, self.incidents.members(incident.id))
+        channel, ts = incident.slack_channel or self.channel, incident.slack_ts
+        try:
+            self.client.chat_update(
+                channel=channel, ts=ts, text=incident_text(view), blocks=incident_blocks(view)
+            )
+            listed = incident.alerted_count
+            if incident.update_attempts > 1:  # an earlier try may have listed some before it stopped
+                listed = max(listed, self._listed_through(incident))
+            new = view.since(listed)
+            if new:
+                self.client.chat_postMessage(
+                    channel=channel,
+                    thread_ts=ts,
+                    text=f"{len(new)} new case{'s' if len(new) != 1 else ''} in this incident",
+                    blocks=incident_thread_blocks(new),
+                    unfurl_links=False,
+                    unfurl_media=False,
+                    link_names=False,
+                    metadata={
+                        "event_type": INCIDENT_EVENT,
+                        "event_payload": {"incident_id": incident.id, "through": new[-1].seq},
+                    },
+                )
+        except (SlackApiError, SlackClientError, OSError) as error:
+            return self._failed(error)
+        return view.count
+
+    def _listed_through(self, incident: IncidentRow) -> int:
+        """The last case the incident's thread replies have listed (0: none)."""
+        replies = self.client.conversations_replies(
+            channel=incident.slack_channel or self.channel, ts=incident.slack_ts, include_all_metadata=True
+        )
+        through = 0
+        for page in replies:
+            for message in page.get("messages", []):
+                metadata = message.get("metadata") or {}
+                payload = metadata.get("event_payload") or {}
+                if metadata.get("event_type") == INCIDENT_EVENT and payload.get("incident_id") == incident.id:
+                    through = max(through, int(payload.get("through") or 0))
+        return through
 
     def _post_alert(self, delivery: DeliveryRow) -> Outcome:
         case = delivery.payload
@@ -323,10 +475,24 @@ class SlackSender:
         thread_link: str | None = None,
     ) -> str:
         case = delivery.payload
+        text, blocks_ = fallback_text(case, kind), blocks(case, kind, thread_link)
+        return self._post_blocks(delivery, text, blocks_, thread_ts=thread_ts, broadcast=broadcast)
+
+    def _post_blocks(
+        self,
+        delivery: DeliveryRow,
+        text: str,
+        blocks_: list[dict[str, Any]],
+        thread_ts: str | None = None,
+        broadcast: bool = False,
+        **extra: Any,
+    ) -> str:
+        """Post an alert carrying its delivery id (and `extra`) in the message metadata."""
+        case = delivery.payload
         response = self.client.chat_postMessage(
             channel=self.channel,
-            text=fallback_text(case, kind),
-            blocks=blocks(case, kind, thread_link),
+            text=text,
+            blocks=blocks_,
             thread_ts=thread_ts,
             reply_broadcast=broadcast if thread_ts else None,
             unfurl_links=False,
@@ -338,6 +504,7 @@ class SlackSender:
                     "delivery_id": delivery.id,
                     "message_id": case["message_id"],
                     "conversation_id": str(case["conversation_id"]),
+                    **extra,
                 },
             },
         )
@@ -373,8 +540,8 @@ class SlackSender:
         except SlackApiError:
             return None  # the escalation still goes out, without the link
 
-    def _already_posted(self, delivery: DeliveryRow) -> str | None:
-        """The ts of a message carrying this delivery's id, posted since the delivery was stored."""
+    def _already_posted(self, delivery: DeliveryRow) -> dict[str, Any] | None:
+        """A message carrying this delivery's id, posted since the delivery was stored."""
         channel = self._channel_id or self.channel
         oldest = (
             f"{(delivery.created_at.replace(tzinfo=delivery.created_at.tzinfo or UTC)).timestamp() - 60:.6f}"
@@ -396,7 +563,7 @@ class SlackSender:
         )
 
     @staticmethod
-    def _find(first_page: Any, delivery_id: int) -> str | None:
+    def _find(first_page: Any, delivery_id: int) -> dict[str, Any] | None:
         """Search every page (slack_sdk follows the cursor when a response is iterated)."""
         for page in first_page:
             for message in page.get("messages", []):
@@ -405,7 +572,7 @@ class SlackSender:
                     metadata.get("event_type") == EVENT_TYPE
                     and metadata.get("event_payload", {}).get("delivery_id") == delivery_id
                 ):
-                    return str(message["ts"])
+                    return dict(message)
         return None
 
 

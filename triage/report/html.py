@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from html import escape
 
-from triage.report.model import SENTIMENTS, URGENCIES, Report
+from triage.report.model import SENTIMENTS, URGENCIES, IncidentStat, Report
 from triage.report.svg import Segment, bars, columns, count, legend, lines, share
 
 SENTIMENT_COLORS = {"negative": "#d6454f", "neutral": "#9aa5b1", "positive": "#2f9e6b"}
@@ -51,6 +51,7 @@ def render_html(report: Report) -> str:
                 _categories(report),
                 _churn(report),
                 _alerts(report),
+                _incidents(report),
                 _llm(report),
                 _degraded(report),
             )
@@ -225,6 +226,54 @@ def _alerts(report: Report) -> str:
         *parts,
         table,
     )
+
+
+def _incidents(report: Report) -> str:
+    incidents = report.incidents
+    if not incidents:
+        return _section("Incidents", "No grouped incidents in the window (routes with group_by make them).")
+    table = _table(
+        (
+            "receiver",
+            "group",
+            "first case",
+            "cases",
+            "customers",
+            "urgency",
+            "first (UTC)",
+            "latest",
+            "status",
+            "Slack / problem ticket",
+        ),
+        (
+            (
+                incident.receiver,
+                incident.key,
+                incident.summary[:80],
+                count(incident.cases),
+                count(incident.customers),
+                incident.top_urgency,
+                _when(incident.first_case_at),
+                _when(incident.last_case_at)[11:],
+                "open" if incident.open else "closed",
+                _where(incident),
+            )
+            for incident in incidents
+        ),
+        text_columns=3,
+    )
+    return _section(
+        "Incidents",
+        "Cases that grouped routes gathered into one alert (or one Zendesk problem ticket), newest first.",
+        table,
+    )
+
+
+def _where(incident: IncidentStat) -> str:
+    """Where people find the incident: its problem ticket, else its Slack alert."""
+    if incident.problem_ticket_id:
+        return f"ticket {incident.problem_ticket_id}"
+    return f"Slack ts {incident.slack_ts}" if incident.slack_ts else ""
 
 
 def _llm(report: Report) -> str:

@@ -74,12 +74,30 @@ class ChurnRisk:
 
 
 @dataclass(frozen=True)
+class IncidentStat:
+    """Cases a grouped route gathered into one alert (or one problem ticket) for a receiver."""
+
+    receiver: str
+    key: str  # the group_by values, e.g. "category=outage"
+    summary: str  # its first case's
+    cases: int
+    customers: int
+    top_urgency: str
+    first_case_at: datetime
+    last_case_at: datetime
+    open: bool  # a case joined within group_idle
+    slack_ts: str | None
+    problem_ticket_id: str | None
+
+
+@dataclass(frozen=True)
 class Report:
     window: Window
     activity: Activity
     categories: list[CategoryStat]
     churn_risk: ChurnRisk
     alerts: list[ReceiverStat]
+    incidents: list[IncidentStat]
 
 
 def as_json(report: Report) -> dict[str, Any]:
@@ -138,6 +156,22 @@ def as_json(report: Report) -> dict[str, Any]:
                 },
             }
             for stat in report.alerts
+        ],
+        "incidents": [
+            {
+                "receiver": incident.receiver,
+                "key": incident.key,
+                "summary": incident.summary,
+                "cases": incident.cases,
+                "customers": incident.customers,
+                "top_urgency": incident.top_urgency,
+                "first_case_at": _iso(incident.first_case_at),
+                "last_case_at": _iso(incident.last_case_at),
+                "status": "open" if incident.open else "closed",
+                "slack_ts": incident.slack_ts,
+                "problem_ticket_id": incident.problem_ticket_id,
+            }
+            for incident in report.incidents
         ],
     }
 

@@ -10,6 +10,7 @@ database narrow both sides of the join by index instead of reading every stored 
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
@@ -25,13 +26,15 @@ from triage.report.model import (
     AtRiskCustomer,
     CategoryStat,
     ChurnRisk,
+    IncidentStat,
     ReceiverStat,
     Report,
 )
 from triage.report.window import DAY_FORMAT, HOUR_FORMAT, Window
 from triage.routing import RESULTS_RECEIVER
-from triage.store.tables import DeliveryRow, MessageRow, TriageRow
+from triage.store.tables import DeliveryRow, IncidentRow, MessageRow, TriageRow
 
+INCIDENTS_LISTED = 50
 AT_RISK_LISTED = 50  # customers listed; the report also gives how many there are in all
 LATENCY_SAMPLE = 10_000  # newest sent alerts per receiver the percentiles are computed from
 NEGATIVE_REPEATS = 2  # this many negative messages in the window put a customer at risk
@@ -45,6 +48,7 @@ def build_report(session: Session, window: Window) -> Report:
         categories=categories(session, window),
         churn_risk=churn_risk(session, window),
         alerts=alerts(session, window),
+        incidents=incidents(session, window),
     )
 
 
@@ -239,6 +243,59 @@ def _latencies(session: Session, window: Window, receiver: str) -> list[float]:
         (_utc(sent) - _utc(created or received)).total_seconds()
         for sent, created, received in session.execute(query)
     )
+
+
+def incidents(session: Session, window: Window) -> list[IncidentStat]:
+    """Incidents with a case in the window, the newest first (at most INCIDENTS_LISTED)."""
+    rows = session.scalars(
+        select(IncidentRow)
+        .where(IncidentRow.last_case_at >= window.since, IncidentRow.first_case_at < window.until)
+        .order_by(IncidentRow.last_case_at.desc())
+        .limit(INCIDENTS_LISTED)
+    ).all()
+    ids = [row.id for row in rows]
+    customers = dict(
+        session.execute(
+            select(DeliveryRow.incident_id, func.count(func.distinct(MessageRow.customer_id)))
+            .join_from(DeliveryRow, MessageRow, MessageRow.id == DeliveryRow.message_id)
+            .where(DeliveryRow.incident_id.in_(ids))
+            .group_by(DeliveryRow.incident_id)
+        ).all()
+    )
+    first_cases = dict(
+        session.execute(
+            select(DeliveryRow.incident_id, DeliveryRow.payload).where(
+                DeliveryRow.incident_id.in_(ids), DeliveryRow.incident_seq == 1
+            )
+        ).all()
+    )
+    now = window.until
+    return [
+        IncidentStat(
+            receiver=row.receiver,
+            key=readable_key(row.group_key),
+            summary=str((first_cases.get(row.id) or {}).get("summary") or ""),
+            cases=row.case_count,
+            customers=customers.get(row.id, 0),
+            top_urgency=row.top_urgency,
+            first_case_at=_utc(row.first_case_at),
+            last_case_at=_utc(row.last_case_at),
+            open=_utc(row.closes_at) > now,
+            slack_ts=row.slack_ts,
+            problem_ticket_id=row.problem_ticket_id,
+        )
+        for row in rows
+    ]
+
+
+def readable_key(group_key: str) -> str:
+    """`route.routes[1] {"category": "outage"}` -> `category=outage`."""
+    _, _, values = group_key.partition(" ")
+    try:
+        fields = json.loads(values)
+    except ValueError:
+        return group_key
+    return ", ".join(f"{name}={value}" for name, value in fields.items()) or "(everything)"
 
 
 def percentile(ordered: list[float], fraction: float) -> float | None:

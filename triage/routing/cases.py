@@ -38,6 +38,7 @@ class CaseResult:
     expected: list[str]
     actual: list[str]
     explanation: list[str]
+    groups: dict[str, str] = field(default_factory=dict)  # receiver -> the group the case would join
 
     @property
     def passed(self) -> bool:
@@ -94,8 +95,16 @@ def run_cases(tree: RoutingTree, cases: Iterable[Case]) -> list[CaseResult]:
     results = []
     for index, case in enumerate(cases, start=1):
         fields = flatten(case.fields)
+        matches = tree.matches(fields)
+        groups = {m.receiver: f"{m.path} {m.group.describe(fields)}" for m in matches if m.group}
         results.append(
-            CaseResult(case.name or f"case {index}", case.expect, tree.route(fields), tree.explain(fields))
+            CaseResult(
+                case.name or f"case {index}",
+                case.expect,
+                [m.receiver for m in matches],
+                tree.explain(fields),
+                groups,
+            )
         )
     return results
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from triage.message import SupportMessage, Triage
 from triage.routing.fields import Vocabulary
+from triage.routing.grouping import NO_GROUPING, SIMILAR, Grouping
 from triage.routing.matchers import Matcher, MatcherError, parse_matcher
 from triage.routing.timing import QuietHours, parse_duration
 from triage.routing.yamlfile import fail_at, load_model, read_text
@@ -39,6 +40,10 @@ class HelpdeskReceiver(Strict):
     set_priority: bool = True
     tags: list[str] = Field(default_factory=list)
     internal_note: bool = True
+    link_problem: bool = Field(
+        False,
+        description="a grouped incident with 2+ tickets gets a Zendesk problem ticket; members link to it",
+    )
 
 
 class Receiver(Strict):
@@ -72,12 +77,40 @@ class Route(Strict):
         None, description="follow-ups in a conversation re-notify the channel at most this often"
     )
     quiet_hours: QuietHours | None = None
+    group_by: list[str] | None = Field(
+        None, description="fields whose values make a group; [] stops grouping"
+    )
+    group_wait: timedelta | None = Field(
+        None, description="after a group's first case, wait to gather the burst"
+    )
+    group_interval: timedelta | None = Field(
+        None, description="at most one update of a group's alert per interval"
+    )
+    group_idle: timedelta | None = Field(None, description="a group with no new case for this long is closed")
+    group_similarity: float | None = Field(None, gt=0, le=1, description="cosine similarity for `similar`")
     routes: list[Route] = Field(default_factory=list)
 
-    @field_validator("repeat_interval", mode="before")
+    @field_validator("repeat_interval", "group_wait", "group_interval", "group_idle", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
         return parse_duration(value) if isinstance(value, str) else value
+
+    @field_validator("group_interval", "group_idle")
+    @classmethod
+    def _positive(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value <= timedelta(0):
+            raise ValueError("must be longer than 0s")
+        return value
+
+    def grouping(self, inherited: Grouping) -> Grouping:
+        """This route's grouping: its own settings over those it inherits (children inherit each one)."""
+        return Grouping(
+            tuple(self.group_by) if self.group_by is not None else inherited.by,
+            self.group_wait if self.group_wait is not None else inherited.wait,
+            self.group_interval or inherited.interval,
+            self.group_idle or inherited.idle,
+            self.group_similarity or inherited.similarity,
+        )
 
     @field_validator("matchers", mode="before")
     @classmethod
@@ -115,6 +148,9 @@ def _cross_check(config: RoutingConfig, vocabulary: Vocabulary) -> tuple[tuple[i
         for index, matcher in enumerate(route.matchers):
             if problem := vocabulary.matcher_problem(matcher):
                 return (*loc, "matchers", index), f"'{matcher}': {problem}"
+        for index, name in enumerate(route.group_by or []):
+            if name != SIMILAR and (problem := vocabulary.field_problem(name)):
+                return (*loc, "group_by", index), f"{problem} (group_by also takes {SIMILAR!r})"
     return None
 
 
@@ -134,6 +170,11 @@ class Match:
     repeat_interval: timedelta | None
     quiet_hours: QuietHours | None
     matchers: tuple[str, ...] = ()  # every matcher on the way from the root that held: why it was chosen
+    grouping: Grouping = NO_GROUPING  # inherited settings; grouping applies when it names fields
+
+    @property
+    def group(self) -> Grouping | None:
+        return self.grouping if self.grouping.by else None
 
 
 class RoutingTree:
@@ -182,6 +223,7 @@ class RoutingTree:
             route.repeat_interval if route.repeat_interval is not None else parent.repeat_interval,
             route.quiet_hours or parent.quiet_hours,
             parent.matchers + tuple(str(m) for m in route.matchers),
+            route.grouping(parent.grouping),
         )
         if trace is not None:
             why = " and ".join(f"'{m}'" for m in route.matchers) or "no matchers"
@@ -197,7 +239,8 @@ class RoutingTree:
                     break
         if not found:
             if trace is not None:
-                trace.append(f"{depth}{path}: delivers to {own.receiver}")
+                grouped = f", group {own.group.describe(case)}" if own.group else ""
+                trace.append(f"{depth}{path}: delivers to {own.receiver}{grouped}")
             return [own]
         return found
 

@@ -26,6 +26,7 @@ from sqlalchemy import (
     insert,
     select,
     text,
+    union,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -33,7 +34,15 @@ from sqlalchemy.exc import InterfaceError as SAInterfaceError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from triage.store.tables import Base, DeadLetterRow, DeliveryRow, MessageRow, SlackThreadRow, TriageRow
+from triage.store.tables import (
+    Base,
+    DeadLetterRow,
+    DeliveryRow,
+    IncidentRow,
+    MessageRow,
+    SlackThreadRow,
+    TriageRow,
+)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -276,9 +285,10 @@ class Store:
     # --- the outbox -----------------------------------------------------------------------------
 
     def claim_deliveries(
-        self, receiver: str, claimer: str, limit: int, lease: timedelta
+        self, receivers: str | Sequence[str], claimer: str, limit: int, lease: timedelta
     ) -> list[DeliveryRow]:
-        """Take up to `limit` deliveries for a receiver, oldest first, for sending.
+        """Take up to `limit` deliveries for one receiver (or several sharing a lane, such as two that post
+        to one Slack channel), the most urgent first, then the oldest, for sending.
 
         Claimable: pending and due (quiet hours over), or claimed by a sender that has not finished
         within the lease (it crashed); and the oldest unfinished delivery of its conversation for this
@@ -290,14 +300,16 @@ class Store:
         now = datetime.now(UTC)
         with self._transaction() as connection:
             parameters = {
-                "b_receiver": receiver,
+                "b_receivers": [receivers] if isinstance(receivers, str) else list(receivers),
                 "b_now": now,
                 "b_expired": now - lease,
                 "b_limit": limit,
                 "b_claimer": claimer,
             }
             claimed = connection.execute(self._claim, parameters)
-            return sorted((DeliveryRow(**row._mapping) for row in claimed), key=lambda row: row.id)
+            return sorted(
+                (DeliveryRow(**row._mapping) for row in claimed), key=lambda row: (-row.priority, row.id)
+            )
 
     def release_claims(self, receiver: str, claimer: str) -> None:
         """End this claimer's leases on a receiver's deliveries still marked as being sent.
@@ -316,6 +328,44 @@ class Store:
                     & (deliveries.c.status == "sending")
                 )
                 .values(claimed_at=datetime(1970, 1, 1, tzinfo=UTC))
+            )
+
+    def claimers(self) -> set[str]:
+        """Everyone holding a claim now: on deliveries, dead letters and incident updates."""
+        deliveries, letters, incidents = DeliveryRow.__table__, DeadLetterRow.__table__, IncidentRow.__table__
+        query = union(
+            select(deliveries.c.claimed_by.label("c")).where(deliveries.c.status == "sending"),
+            select(letters.c.claimed_by.label("c")).where(letters.c.status == "sending"),
+            select(incidents.c.update_claimed_by.label("c")).where(
+                incidents.c.update_claimed_by.is_not(None)
+            ),
+        )
+        with self._transaction(read_only=True) as connection:
+            return {claimer for claimer in connection.scalars(query) if claimer}
+
+    def end_leases(self, claimers: Iterable[str]) -> None:
+        """End every lease these claimers hold (processes known to be dead), so their work in doubt is
+        taken over at once instead of when the lease runs out."""
+        gone = list(claimers)
+        if not gone:
+            return
+        epoch = datetime(1970, 1, 1, tzinfo=UTC)
+        deliveries, letters, incidents = DeliveryRow.__table__, DeadLetterRow.__table__, IncidentRow.__table__
+        with self._transaction() as connection:
+            connection.execute(
+                update(deliveries)
+                .where(deliveries.c.claimed_by.in_(gone) & (deliveries.c.status == "sending"))
+                .values(claimed_at=epoch)
+            )
+            connection.execute(
+                update(letters)
+                .where(letters.c.claimed_by.in_(gone) & (letters.c.status == "sending"))
+                .values(claimed_at=epoch)
+            )
+            connection.execute(
+                update(incidents)
+                .where(incidents.c.update_claimed_by.in_(gone))
+                .values(update_claimed_at=epoch)
             )
 
     def finish_deliveries(self, updates: Iterable[DeliveryUpdate]) -> None:
@@ -466,13 +516,13 @@ def _claim_statement(dialect: str) -> Update:
     """The claim as one UPDATE ... WHERE id IN (SELECT ... LIMIT n [FOR UPDATE SKIP LOCKED]) RETURNING,
     in Core with bound parameters and built once: it runs for every batch a lane sends."""
     deliveries = DeliveryRow.__table__
-    receiver = bindparam("b_receiver", type_=deliveries.c.receiver.type)
+    receivers = bindparam("b_receivers", expanding=True)
     now = bindparam("b_now", type_=deliveries.c.claimed_at.type)  # typed: SQLite keeps times as text
     earlier = deliveries.alias("earlier")
     waiting_for_earlier = (
         select(earlier.c.id)
         .where(
-            (earlier.c.receiver == receiver)
+            (earlier.c.receiver == deliveries.c.receiver)
             & (earlier.c.conversation_id == deliveries.c.conversation_id)
             & earlier.c.status.in_(("pending", "sending"))
             & (earlier.c.id < deliveries.c.id)
@@ -482,12 +532,15 @@ def _claim_statement(dialect: str) -> Update:
     due = deliveries.c.not_before.is_(None) | (deliveries.c.not_before <= now)
     lease_over = deliveries.c.claimed_at < bindparam("b_expired", type_=deliveries.c.claimed_at.type)
     claimable = (
-        (deliveries.c.receiver == receiver)
+        deliveries.c.receiver.in_(receivers)
         & (((deliveries.c.status == "pending") & due) | ((deliveries.c.status == "sending") & lease_over))
         & ~waiting_for_earlier
     )
     candidates = (
-        select(deliveries.c.id).where(claimable).order_by(deliveries.c.id).limit(bindparam("b_limit"))
+        select(deliveries.c.id)
+        .where(claimable)
+        .order_by(deliveries.c.priority.desc(), deliveries.c.id)
+        .limit(bindparam("b_limit"))
     )
     if dialect == "postgresql":
         candidates = candidates.with_for_update(skip_locked=True)

@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -82,6 +83,7 @@ class DeliveryRow(Base):
         Index("ix_deliveries_status_id", "status", "id"),
         Index("ix_deliveries_receiver_conversation", "receiver", "conversation_id", "status"),
         Index("ix_deliveries_receiver_status_created", "receiver", "status", "created_at"),  # the report
+        Index("ix_deliveries_receiver_status_priority", "receiver", "status", "priority", "id"),  # claims
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -99,6 +101,44 @@ class DeliveryRow(Base):
     not_before: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # quiet hours
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    priority: Mapped[int] = mapped_column(SmallInteger, default=0)  # urgency rank: urgent goes first
+    group_key: Mapped[str | None] = mapped_column(String(512))  # grouped by its route: joins an incident
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
+    incident_seq: Mapped[int | None] = mapped_column(Integer)  # its case number in the incident (1: first)
+
+
+class IncidentRow(Base):
+    """A group of cases for one receiver: one alert (posted after group_wait, updated at most once per
+    group_interval), open until no case has joined for group_idle."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (Index("ix_incidents_receiver_key_closes", "receiver", "group_key", "closes_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uid: Mapped[str] = mapped_column(String(32), unique=True)  # external references (a problem ticket)
+    receiver: Mapped[str] = mapped_column(String(128))
+    group_key: Mapped[str] = mapped_column(String(512))
+    mode: Mapped[str] = mapped_column(String(16))  # alert (Slack) | link (helpdesk problem ticket)
+    first_case_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    last_case_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    closes_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # last case + group_idle
+    case_count: Mapped[int] = mapped_column(Integer, default=1)
+    ticket_count: Mapped[int] = mapped_column(Integer, default=0)
+    top_urgency: Mapped[str] = mapped_column(String(16))
+    alerted_urgency: Mapped[str | None] = mapped_column(String(16))  # the highest posted so far
+    alerted_count: Mapped[int] = mapped_column(Integer, default=0)  # cases counted by the posted alert
+    interval_s: Mapped[float] = mapped_column(Float)
+    opener_id: Mapped[int | None] = mapped_column(Integer)  # the delivery that posts the alert
+    centroid: Mapped[list[float] | None] = mapped_column(JSON)  # mean embedding of the first cases
+    centroid_n: Mapped[int] = mapped_column(Integer, default=0)
+    slack_channel: Mapped[str | None] = mapped_column(String(128))
+    slack_ts: Mapped[str | None] = mapped_column(String(32))
+    problem_ticket_id: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    next_update_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    update_claimed_by: Mapped[str | None] = mapped_column(String(64))
+    update_claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    update_attempts: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class SlackThreadRow(Base):
