@@ -123,12 +123,38 @@ class LLMSettings(Section):
 class SlackSettings(Section):
     token: str = ""
     base_url: str = "https://slack.com/api/"
+    app_token: str = Field(
+        "",
+        description=(
+            "the Slack app's app-level token (xapp-..., scope connections:write): alerts carry feedback "
+            "buttons and the worker receives the clicks through a Socket Mode connection; empty: no buttons"
+        ),
+    )
 
 
 class HelpdeskSettings(Section):
     base_url: str = ""
     email: str = ""
     api_token: str = ""
+
+
+class FeedbackSettings(Section):
+    enabled: bool = Field(
+        True,
+        description=(
+            "the team's corrections as labels: buttons on Slack alerts (received through Socket Mode) and "
+            "priority or category_* tag changes read from Zendesk's ticket events; false: no buttons, no "
+            "Socket Mode connection, no ticket events read, nothing stored about who corrected what"
+        ),
+    )
+    zendesk_poll_s: float = Field(
+        60.0,
+        ge=1,
+        description=(
+            "seconds between reads of Zendesk's incremental ticket events once a read reached the end "
+            "(Zendesk allows 10 requests a minute to its export endpoints)"
+        ),
+    )
 
 
 class HTTPSettings(Section):
@@ -173,6 +199,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = Field(default_factory=LLMSettings)
     slack: SlackSettings = Field(default_factory=SlackSettings)
     helpdesk: HelpdeskSettings = Field(default_factory=HelpdeskSettings)
+    feedback: FeedbackSettings = Field(default_factory=FeedbackSettings)
     http: HTTPSettings = Field(default_factory=HTTPSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     log: LogSettings = Field(default_factory=LogSettings)
