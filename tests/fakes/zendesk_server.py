@@ -51,6 +51,8 @@ class FakeZendesk(LocalJSONServer):
         self._next_comment_id = 1000
         self.events: list[Json] = []  # audit events, oldest first
         self.page_size = 1000  # events per page of the incremental export (Zendesk's)
+        self.fail_events: list[tuple[int, int | None]] = []  # (status, Retry-After) for the next exports
+        self.clock = time.time  # when events happen (a test may move it on)
         self._next_event_id = 5_000_000
 
     @property
@@ -69,7 +71,9 @@ class FakeZendesk(LocalJSONServer):
         self, method: str, path: str, body: Json | None, headers: dict[str, str], query: Json | None = None
     ) -> Answer:
         with self._lock:
-            self.requests.append({"method": method, "path": path, "json": body, "headers": headers})
+            self.requests.append(
+                {"method": method, "path": path, "json": body, "headers": headers, "query": query or {}}
+            )
             auth = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
             if not self.authorized(auth):
                 return 401, {}, {"error": "Couldn't authenticate you"}
@@ -235,7 +239,7 @@ class FakeZendesk(LocalJSONServer):
 
     def _audit(self, ticket_id: int, updater: int, via: str, children: list[Json]) -> None:
         self._next_event_id += 1
-        audit_id, stamp = self._next_event_id, int(time.time())
+        audit_id, stamp = self._next_event_id, int(self.clock())
         for child in children:
             self._next_event_id += 1
             child["id"] = self._next_event_id
@@ -273,6 +277,10 @@ class FakeZendesk(LocalJSONServer):
     def _ticket_events(self, query: Json) -> Answer:
         """The time-based incremental export: events at or after start_time, a page at a time; a page
         never ends inside a second, so the next one (from end_time) repeats at most that second."""
+        if self.fail_events:
+            status, retry_after = self.fail_events.pop(0)
+            headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+            return status, headers, {"error": FAILURES.get(status, "InternalError")}
         try:
             start = int(query["start_time"])
         except (KeyError, ValueError):
