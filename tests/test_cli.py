@@ -283,3 +283,38 @@ def migrated(database_url: str) -> bool:
         return False
     finally:
         engine.dispose()
+
+
+def test_triage_broker_runs_a_local_broker_with_the_topics_until_ctrl_c(tmp_path: Path):
+    from kafka import KafkaProducer
+
+    from triage.broker import free_port
+
+    port = free_port()
+    env = {name: value for name, value in os.environ.items() if not name.startswith("TRIAGE_")}
+    broker = subprocess.Popen(
+        [*TRIAGE, "broker", "--port", str(port)], env=env, cwd=tmp_path, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        lines = [broker.stdout.readline() for _ in range(3)]
+        exports = dict(part.split("=", 1) for part in lines[1].split()[1:])
+        assert exports == {
+            "TRIAGE_KAFKA__BOOTSTRAP_SERVERS": f"127.0.0.1:{port}",
+            "TRIAGE_KAFKA__SESSION_TIMEOUT_MS": "2000",
+            "TRIAGE_KAFKA__HEARTBEAT_INTERVAL_MS": "300",
+        }
+        producer = KafkaProducer(bootstrap_servers=f"127.0.0.1:{port}")
+        producer.send("support.messages", b'{"id": "m1", "body": "hello"}').get(
+            timeout=30
+        )  # the topic exists
+        producer.close()
+        [record] = read_topic(f"127.0.0.1:{port}", "support.messages", 1)
+        assert record.value == b'{"id": "m1", "body": "hello"}'
+        taken = subprocess.run(
+            [*TRIAGE, "broker", "--port", str(port)], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert taken.returncode == 2
+        assert taken.stderr.strip() == f"error: port {port} is in use; choose another with --port"
+    finally:
+        broker.send_signal(signal.SIGINT)
+        assert broker.wait(timeout=30) == 0

@@ -7,6 +7,7 @@ import os
 import shlex
 import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +27,7 @@ from triage.broker import (
     TANSU_SESSION_TIMEOUT_MS,
     EmbeddedBroker,
     EmbeddedBrokerError,
+    port_is_free,
 )
 from triage.classify.base import BackendUnavailable, make_classifier
 from triage.classify.evaluate import EvalDataError, Task, evaluate, read_examples
@@ -187,6 +189,39 @@ def demo(
         report = f"TRIAGE_DATABASE_URL={shlex.quote(settings.database_url)} {report}"
     console.print("The CX health report of this run (writes report.html):")
     console.print(f"  {report}", markup=False, highlight=False, soft_wrap=True)
+
+
+@app.command()
+def broker(
+    port: Annotated[int, typer.Option(help="port on 127.0.0.1 to listen on")] = 9092,
+) -> None:
+    """Run the embedded Kafka-compatible broker in the foreground, with the topics made, to try
+    `triage run` and `triage produce` locally without Kafka or Docker. In memory: Ctrl-C loses it all."""
+    with one_line_errors():
+        settings = load_settings()
+        if not port_is_free(port):
+            raise EmbeddedBrokerError(f"port {port} is in use; choose another with --port")
+        with EmbeddedBroker(port) as bootstrap:
+            kafka_settings = settings.kafka.model_copy(update={"bootstrap_servers": bootstrap})
+            topics = [kafka_settings.input_topic, kafka_settings.results_topic, kafka_settings.dlq_topic]
+            kafka.ensure_topics(kafka_settings, topics)
+            console.print(
+                f"Embedded broker (Tansu) on {bootstrap}, topics {', '.join(topics)}; in memory: "
+                "stopping it loses every record. In another terminal:",
+                highlight=False,
+                soft_wrap=True,
+            )
+            exports = (
+                f"export TRIAGE_KAFKA__BOOTSTRAP_SERVERS={bootstrap} "
+                f"TRIAGE_KAFKA__SESSION_TIMEOUT_MS={TANSU_SESSION_TIMEOUT_MS} "
+                f"TRIAGE_KAFKA__HEARTBEAT_INTERVAL_MS={TANSU_HEARTBEAT_INTERVAL_MS}"
+            )
+            console.print(f"  {exports}", markup=False, highlight=False, soft_wrap=True)
+            console.print("Ctrl-C stops it.", highlight=False)
+            stop = threading.Event()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(signum, lambda _signum, _frame: stop.set())
+            stop.wait()
 
 
 @contextmanager

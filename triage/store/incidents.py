@@ -16,7 +16,8 @@ Modes (from the receiver's kind):
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -193,26 +194,27 @@ class Incidents:
 
     # --- the alert and its updates --------------------------------------------------------------
 
-    def begin_alert(self, incident_id: int) -> IncidentRow:
-        """The incident's first alert is being posted: from now on a more urgent case is an escalation."""
+    @contextmanager
+    def _locked(self, incident_id: int) -> Iterator[IncidentRow]:
+        """The incident in a transaction that holds its group's lock (no case joins meanwhile)."""
         with self.store.session() as session:
             incident = session.get(IncidentRow, incident_id)
-            assert incident is not None
+            assert incident is not None, f"incident {incident_id} is gone"
             self._lock(session, incident.receiver, incident.group_key)
             session.refresh(incident)
+            yield incident
+
+    def begin_alert(self, incident_id: int) -> IncidentRow:
+        """The incident's first alert is being posted: from now on a more urgent case is an escalation."""
+        with self._locked(incident_id) as incident:
             incident.alerted_urgency = incident.top_urgency
             return incident
 
     def alert_posted(self, incident_id: int, channel: str, ts: str, counted: int) -> None:
         """Record the posted alert; an update follows after group_interval if cases joined meanwhile."""
-        now = datetime.now(UTC)
-        with self.store.session() as session:
-            incident = session.get(IncidentRow, incident_id)
-            assert incident is not None
-            self._lock(session, incident.receiver, incident.group_key)
-            session.refresh(incident)
+        with self._locked(incident_id) as incident:
             incident.slack_channel, incident.slack_ts = channel, ts
-            self._updated(incident, counted, now)
+            self._updated(incident, counted, datetime.now(UTC))
 
     def claim_update(self, receivers: Sequence[str], claimer: str, lease: timedelta) -> IncidentRow | None:
         """Take one incident whose update is due (or whose updater died), for this claimer."""
@@ -241,13 +243,8 @@ class Incidents:
             return incident
 
     def update_done(self, incident_id: int, counted: int) -> None:
-        now = datetime.now(UTC)
-        with self.store.session() as session:
-            incident = session.get(IncidentRow, incident_id)
-            assert incident is not None
-            self._lock(session, incident.receiver, incident.group_key)
-            session.refresh(incident)
-            self._updated(incident, counted, now)
+        with self._locked(incident_id) as incident:
+            self._updated(incident, counted, datetime.now(UTC))
             incident.update_claimed_by = incident.update_claimed_at = None
             incident.update_attempts = 0
 
