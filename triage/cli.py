@@ -33,6 +33,8 @@ from triage.classify.base import BackendUnavailable, make_classifier
 from triage.classify.evaluate import EvalDataError, Task, evaluate, read_examples
 from triage.classify.llm import LLMUnavailable
 from triage.dlq_cli import dlq_app
+from triage.feedback.learn import StoreTask
+from triage.feedback.store_commands import eval_from_store, train_from_store
 from triage.kafka import BrokerUnavailable
 from triage.message import SupportMessage
 from triage.ops.http import OpsPortError, OpsServer
@@ -327,14 +329,25 @@ def classify(
 
 @app.command(name="eval")
 def eval_(
-    csv_file: Annotated[Path, typer.Argument(metavar="CSV", help="columns text,label")],
-    task: Annotated[Task, typer.Option(help="sentiment or urgency (high and urgent count as urgent)")],
+    csv_file: Annotated[Path | None, typer.Argument(metavar="[CSV]", help="columns text,label")] = None,
+    task: Annotated[
+        StoreTask | None,
+        typer.Option(help="sentiment or urgency (high and urgent count as urgent); category: --from-store"),
+    ] = None,
     backend: Annotated[Backend | None, typer.Option(help="default: TRIAGE_CLASSIFIER__BACKEND")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object")] = False,
     limit: Annotated[int | None, typer.Option(help="score only the first N rows")] = None,
+    from_store: Annotated[
+        bool, typer.Option("--from-store", help="the team's labels in the store, not a CSV (every task)")
+    ] = False,
+    since: Annotated[str, typer.Option(help="with --from-store: labels given since, e.g. 90d")] = "90d",
 ) -> None:
-    """Score a classifier on a labelled CSV: accuracy, macro-F1, per class, confusion, cost, speed."""
+    """Score a classifier on a labelled CSV: accuracy, macro-F1, per class, confusion, cost, speed; or,
+    --from-store, how the model and the team agree, and a head trained on the team's earlier labels."""
     with one_line_errors():
+        if from_store:
+            return eval_from_store(task, since, as_json)
+        task = _csv_task(csv_file, task)
         settings = _classifier_settings(backend)
         examples = read_examples(csv_file, task)[:limit]
         classifier = make_classifier(settings)
@@ -349,8 +362,13 @@ def eval_(
 
 @app.command(name="train")
 def train_(
-    csv_file: Annotated[Path, typer.Argument(metavar="CSV", help="columns text,label (or text,<task>)")],
-    task: Annotated[Task, typer.Option(help="sentiment or urgency (high and urgent count as urgent)")],
+    task: Annotated[
+        StoreTask,
+        typer.Option(help="sentiment or urgency (high and urgent count as urgent); category: --from-store"),
+    ],
+    csv_file: Annotated[
+        Path | None, typer.Argument(metavar="[CSV]", help="columns text,label (or text,<task>)")
+    ] = None,
     out: Annotated[
         Path, typer.Option(help="directory for the head; point TRIAGE_CLASSIFIER__MODEL_DIR at it")
     ] = Path("models"),
@@ -358,12 +376,20 @@ def train_(
         Path | None, typer.Option(help="more labelled rows, e.g. data/support_examples.csv")
     ] = None,
     extra_weight: Annotated[float, typer.Option(help="sample weight of the --extra rows")] = 5.0,
+    from_store: Annotated[
+        bool, typer.Option("--from-store", help="learn from the team's labels in the store, not a CSV")
+    ] = False,
+    since: Annotated[str, typer.Option(help="with --from-store: labels given since, e.g. 90d")] = "90d",
 ) -> None:
-    """Fit the embedded backend's head for TASK on your own labelled messages."""
+    """Fit the embedded backend's head for TASK on your own labelled messages (a CSV, or --from-store
+    the corrections and confirmations your team gave in Slack and the helpdesk)."""
     from triage.classify.embedded import Encoder
     from triage.classify.train import train
 
     with one_line_errors():
+        if from_store:
+            return train_from_store(task, out, since, extra, extra_weight)
+        task = _csv_task(csv_file, task)
         examples = read_examples(csv_file, task)
         more = read_examples(extra, task) if extra else []
         with console.status(f"embedding {len(examples) + len(more)} messages and fitting the {task} head"):
@@ -376,6 +402,15 @@ def train_(
     metric = "urgent F1" if task == "urgency" else "macro-F1"
     threshold = f", threshold {trained.head.threshold:.3f}" if trained.head.threshold is not None else ""
     console.print(f"saved {path}: {trained.n} rows, 5-fold CV {metric} {trained.cv_f1:.3f}{threshold}")
+
+
+def _csv_task(csv_file: Path | None, task: StoreTask | None) -> Task:
+    """The task of a CSV command: a CSV and --task sentiment or urgency are needed."""
+    if csv_file is None:
+        raise EvalDataError("name a labelled CSV, or use --from-store")
+    if task not in ("sentiment", "urgency"):
+        raise EvalDataError(f"--task {task or '(missing)'}: a CSV is scored for sentiment or urgency")
+    return task
 
 
 def _show_report(report: dict) -> None:

@@ -140,13 +140,22 @@ def urgency_level(p_urgent: float, threshold: float, sentiment: str) -> str:
 class EmbeddedClassifier:
     name = "embedded:e5-small"
 
-    def __init__(self, encoder: Encoder, sentiment: Head, urgency: Head, categories: list[str]) -> None:
+    def __init__(
+        self,
+        encoder: Encoder,
+        sentiment: Head,
+        urgency: Head,
+        categories: list[str],
+        category: Head | None = None,
+    ) -> None:
+        """`category`: a head trained on the team's labels (`triage train --from-store --task category`)."""
         if urgency.threshold is None or len(urgency.classes) != 2:
             raise BackendUnavailable("the urgency head must be binary with a decision threshold")
         self.encoder = encoder
         self.sentiment = sentiment
         self.urgency = urgency
         self.categories = categories
+        self.category_head = category
         described = [c for c in categories if c in CATEGORY_DESCRIPTIONS]
         self._category_names = described
         self._category_vectors = (
@@ -156,11 +165,13 @@ class EmbeddedClassifier:
     @classmethod
     def load(cls, settings: ClassifierSettings) -> EmbeddedClassifier:
         directory = settings.model_dir or PACKAGED_MODELS
+        category = directory / "category.npz"
         return cls(
             Encoder(),
             Head.load(directory / "sentiment.npz"),
             Head.load(directory / "urgency.npz"),
             settings.categories,
+            Head.load(category) if category.exists() else None,
         )
 
     def classify(self, message: SupportMessage) -> Triage:
@@ -182,6 +193,12 @@ class EmbeddedClassifier:
         )
 
     def _category(self, text: str, embedding: np.ndarray) -> str:
+        if self.category_head is not None:  # learned from the team: it knows better than keywords
+            chosen = self.category_head.classes[
+                int(self.category_head.probabilities(embedding[None, :]).argmax())
+            ]
+            if chosen in self.categories:
+                return chosen
         lowered = text.lower()
         hits = {c: sum(w in lowered for w in CATEGORY_WORDS.get(c, ())) for c in self.categories}
         best = max(hits, key=lambda c: hits[c])
