@@ -20,6 +20,7 @@ from pydantic_settings import (
 
 DEFAULT_CONFIG_FILE = "config/triage.yaml"
 DEFAULT_ROUTING_FILE = Path("config/routing.yaml")
+DEFAULT_CATEGORIES_FILE = Path("config/categories.yaml")
 
 
 class Section(BaseModel):
@@ -58,27 +59,27 @@ class KafkaSettings(Section):
 
 class ClassifierSettings(Section):
     backend: Literal["rules", "embedded", "llm"] = "embedded"
-    model_dir: Path | None = Field(None, description="heads from `triage train`; default: the packaged ones")
+    model_dir: Path | None = Field(
+        None, description="heads from `triage train`; heads missing there come from the package"
+    )
     fallback: Literal["embedded", "rules"] = Field(
         "embedded", description="used with degraded=true when the LLM is down"
     )
-    categories: list[str] = Field(
-        default_factory=lambda: [
-            "billing",
-            "outage",
-            "bug",
-            "account_access",
-            "shipping",
-            "refund",
-            "cancellation",
-            "feature_request",
-            "how_to",
-            "praise",
-            "security",
-            "other",
-        ],
-        min_length=1,
+    categories_file: Path = Field(
+        DEFAULT_CATEGORIES_FILE, description="the categories: name, description, examples"
     )
+    categories: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="a selection of the categories file's names; unset: all of them",
+    )
+
+    def categories_path(self) -> Path:
+        """The categories file; when the default path does not exist here (the worker runs outside a
+        checkout), the file shipped in the package, which matches config/categories.yaml."""
+        if self.categories_file == DEFAULT_CATEGORIES_FILE and not self.categories_file.exists():
+            return Path(__file__).parent / "defaults" / "categories.yaml"
+        return self.categories_file
 
 
 class Price(Section):
