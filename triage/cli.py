@@ -266,7 +266,8 @@ def _show_demo(settings: Settings, stats: Stats, ids: list[str]) -> None:
 
 def _classifier_settings(backend: Backend | None) -> Settings:
     settings = load_settings()
-    setup_logging("WARNING", json_format=settings.log.format == "json")
+    # errors only: a fallback is reported once by the command itself, not once per message
+    setup_logging("ERROR", json_format=settings.log.format == "json")
     if backend:
         settings.classifier.backend = backend
     return settings

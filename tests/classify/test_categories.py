@@ -104,7 +104,7 @@ def test_a_bad_file_is_refused_with_its_line(tmp_path, text, line, reason):
 
 
 def test_a_missing_file_is_named(tmp_path):
-    with pytest.raises(CategoriesError, match="nope.yaml"):
+    with pytest.raises(CategoriesError, match=r"nope\.yaml"):
         load_categories(ClassifierSettings(categories_file=tmp_path / "nope.yaml"))
 
 
