@@ -7,6 +7,10 @@ use them the n-gram vocabulary: numpy only at run time).
 - Urgency: a binary "needs fast action" head (high or urgent) whose probability is calibrated on
   labelled support messages; at or above its threshold a message is `high`, and `urgent` only at a
   second, stricter threshold. `confidence` is the calibrated probability that this call is right.
+  The packaged model has two such experts, one for support-desk messages and one for community-forum
+  posts, and a router head that picks one per message (a forum post asks for a different reading:
+  "an instructor should reply" is not "production is down"). A team's own urgency head
+  (`triage train`, in TRIAGE_CLASSIFIER__MODEL_DIR) judges every message alone.
 - Category: a head trained by `triage train --task category` when TRIAGE_CLASSIFIER__MODEL_DIR has
   one, else a head fitted at start on the examples of the categories file.
 - Headline: the sentence that carries the request or the problem (triage.classify.headline).
@@ -151,6 +155,32 @@ class Head:
         )
 
 
+@dataclass(frozen=True)
+class Urgency:
+    """The urgency expert(s): `support` alone, or a router choosing between it and `forum`."""
+
+    support: Head
+    forum: Head | None = None
+    router: Head | None = None
+
+    def expert(self, embeddings: np.ndarray, texts: list[str]) -> Head:
+        if self.router is None or self.forum is None:
+            return self.support
+        p_forum = float(self.router.probabilities(embeddings, texts)[0, 1])
+        return self.forum if p_forum >= (self.router.threshold or 0.5) else self.support
+
+    @classmethod
+    def load(cls, settings: ClassifierSettings) -> Urgency:
+        path = head_path(settings, "urgency.npz")
+        if path.parent != PACKAGED_MODELS:  # the team's own head judges every message
+            return cls(Head.load(path))
+        return cls(
+            Head.load(path),
+            Head.load(PACKAGED_MODELS / "urgency_forum.npz"),
+            Head.load(PACKAGED_MODELS / "urgency_router.npz"),
+        )
+
+
 def urgency_level(p_urgent: float, head: Head, sentiment: str, category: str) -> str:
     """Four levels from the calibrated P(needs fast action): `urgent` at the strict threshold, `high`
     at the decision threshold; below it `low` for praise, ideas and clearly content customers."""
@@ -187,9 +217,10 @@ def head_path(settings: ClassifierSettings, name: str) -> Path:
 class EmbeddedClassifier:
     name = "embedded:e5-small"
 
-    def __init__(self, encoder: Encoder, sentiment: Head, urgency: Head, category: Head) -> None:
-        if urgency.threshold is None or len(urgency.classes) != 2:
-            raise BackendUnavailable("the urgency head must be binary with a decision threshold")
+    def __init__(self, encoder: Encoder, sentiment: Head, urgency: Urgency, category: Head) -> None:
+        for head in filter(None, (urgency.support, urgency.forum)):
+            if head.threshold is None or len(head.classes) != 2:
+                raise BackendUnavailable("an urgency head must be binary with a decision threshold")
         self.encoder = encoder
         self.sentiment = sentiment
         self.urgency = urgency
@@ -207,7 +238,7 @@ class EmbeddedClassifier:
         return cls(
             encoder,
             Head.load(head_path(settings, "sentiment.npz")),
-            Head.load(head_path(settings, "urgency.npz")),
+            Urgency.load(settings),
             category,
         )
 
@@ -217,10 +248,11 @@ class EmbeddedClassifier:
         sentiment_p = self.sentiment.probabilities(row, [text])[0]
         sentiment = self.sentiment.classes[int(sentiment_p.argmax())]
         category = self.category.classes[int(self.category.probabilities(row, [text])[0].argmax())]
-        p_urgent = float(self.urgency.probabilities(row, [text])[0, 1])
-        flagged = p_urgent >= float(self.urgency.threshold or 0.5)
+        expert = self.urgency.expert(row, [text])
+        p_urgent = float(expert.probabilities(row, [text])[0, 1])
+        flagged = p_urgent >= float(expert.threshold or 0.5)
         return Triage(
-            urgency=urgency_level(p_urgent, self.urgency, sentiment, category),
+            urgency=urgency_level(p_urgent, expert, sentiment, category),
             sentiment=sentiment,
             category=category,
             language=detect_language(text),

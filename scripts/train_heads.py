@@ -1,0 +1,120 @@
+"""Rebuild the packaged urgency heads and print their grouped cross-validation figures.
+
+    python scripts/train_heads.py --forum-posts PATH/TO/urgency/dev.csv [--cache DIR]
+
+- triage/classify/models/urgency.npz: the support expert, a class-balanced logistic regression on the
+  e5 embedding of data/support_examples.csv (high or urgent versus not). Its score is calibrated
+  (Platt) and its two thresholds chosen on out-of-fold predictions of a 5-fold cross-validation
+  grouped by scenario (translations of one message stay in the same fold).
+- triage/classify/models/urgency_router.npz: which expert judges a message: support-desk messages
+  (data/support_examples.csv) versus community-forum posts (the MOOC forum posts' dev split).
+- triage/classify/models/urgency_forum.npz (not rebuilt here): the forum expert, trained on the forum
+  posts with the first 200 support examples (see README, "Data and licences").
+
+`--cache DIR` keeps the embeddings as .npy files between runs (encoding is the slow part).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import sys
+from pathlib import Path
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import precision_recall_fscore_support
+from sklearn.model_selection import GroupKFold
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from triage.classify.embedded import PACKAGED_MODELS, Encoder, Head  # noqa: E402
+from triage.classify.evaluate import expected_calibration_error  # noqa: E402
+from triage.classify.train import decision_threshold, strict_threshold  # noqa: E402
+
+SUPPORT = REPO / "data" / "support_examples.csv"
+SUPPORT_C = 3.0
+ROUTER_C = 1.0
+LEVELS = ("low", "normal", "high", "urgent")
+
+
+def embed(encoder: Encoder, texts: list[str], cache: Path | None) -> np.ndarray:
+    if cache is None:
+        return encoder.encode(texts)
+    key = hashlib.sha256("\x00".join(texts).encode()).hexdigest()[:16]
+    path = cache / f"e5-{key}.npy"
+    if not path.exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        np.save(path, np.concatenate([encoder.encode(texts[i : i + 32]) for i in range(0, len(texts), 32)]))
+    return np.load(path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--forum-posts", type=Path, required=True, help="the forum posts' dev.csv (text column)"
+    )
+    parser.add_argument("--cache", type=Path, help="keep embeddings here")
+    args = parser.parse_args()
+
+    rows = list(csv.DictReader(SUPPORT.open(encoding="utf-8")))
+    texts = [f"{r['subject']}\n{r['text']}" if r["subject"] else r["text"] for r in rows]
+    forum_texts = [r["text"] for r in csv.DictReader(args.forum_posts.open(encoding="utf-8"))]
+    encoder = Encoder()
+    support, forum = embed(encoder, texts, args.cache), embed(encoder, forum_texts, args.cache)
+    target = np.array([r["urgency"] in ("high", "urgent") for r in rows], int)
+    groups = np.array([r["group"] for r in rows])
+
+    scores = np.zeros(len(rows))
+    for train_idx, test_idx in GroupKFold(5).split(support, target, groups):
+        model = LogisticRegression(C=SUPPORT_C, class_weight="balanced", max_iter=3000)
+        scores[test_idx] = model.fit(support[train_idx], target[train_idx]).decision_function(
+            support[test_idx]
+        )
+    platt = LogisticRegression(C=1e6).fit(scores[:, None], target)
+    calibrated = platt.predict_proba(scores[:, None])[:, 1]
+    threshold, _ = decision_threshold(calibrated, target)
+    strict = strict_threshold(calibrated, target, threshold)
+    report(rows, calibrated, threshold, strict)
+
+    model = LogisticRegression(C=SUPPORT_C, class_weight="balanced", max_iter=3000).fit(support, target)
+    Head(
+        ["not_urgent", "urgent"],
+        model.coef_,
+        model.intercept_,
+        threshold=threshold,
+        strict_threshold=strict,
+        calibration=(float(platt.coef_[0, 0]), float(platt.intercept_[0])),
+    ).save(PACKAGED_MODELS / "urgency.npz", note=f"support expert, {SUPPORT.name} ({len(rows)} rows)")
+
+    features = np.vstack([support, forum])
+    origin = np.r_[np.zeros(len(support)), np.ones(len(forum))]
+    router = LogisticRegression(C=ROUTER_C, class_weight="balanced", max_iter=3000).fit(features, origin)
+    Head(["support", "forum"], router.coef_, router.intercept_, threshold=0.5).save(
+        PACKAGED_MODELS / "urgency_router.npz", note="support messages versus forum posts"
+    )
+    print(f"saved urgency.npz (thresholds {threshold:.3f} / {strict:.3f}) and urgency_router.npz")
+
+
+def report(rows: list[dict], p: np.ndarray, threshold: float, strict: float) -> None:
+    """Out-of-fold figures on the support examples (the expert alone, without the router)."""
+    truth = np.array([r["urgency"] for r in rows])
+    urgent = np.isin(truth, ["high", "urgent"])
+    flagged = p >= threshold
+    predicted = np.where(p >= strict, "urgent", np.where(flagged, "high", "normal"))
+    precision, recall, f1, _ = precision_recall_fscore_support(urgent, flagged, average="binary")
+    calm = ~urgent
+    ece = expected_calibration_error(list(np.where(flagged, p, 1 - p)), list(flagged == urgent))
+    print(
+        f"grouped 5-fold CV on {len(rows)} support examples: urgent (high+urgent) precision {precision:.3f}"
+    )
+    print(f"  recall {recall:.3f} F1 {f1:.3f}; {flagged[calm].sum()} of {calm.sum()} low/normal flagged,")
+    print(f"  {(predicted[calm] == 'urgent').sum()} called urgent; calibration error {ece:.3f}")
+
+
+if __name__ == "__main__":
+    main()
