@@ -139,3 +139,45 @@ def test_encoder_threads_wait_passively_unless_the_operator_says_otherwise(opera
     assert done.returncode == 0, done.stderr
     assert "GOMP_SPINCOUNT" in done.stderr
     assert ("GOMP_SPINCOUNT = '0'" in done.stderr) == (operator_value is None)
+
+
+@pytest.mark.parametrize(
+    ("subject", "body"),
+    [
+        (None, "Hi there! Quick one: how do I export my invoices as CSV? I can only find the PDF option."),
+        (
+            "Invoice PO number",
+            "Hello, could you add our purchase order number PO-4471 to next month's invoices?",
+        ),
+        (
+            "Webhook signatures",
+            "Hi team, how do we verify the signature header of your webhooks? Thanks, Tom",
+        ),
+        (None, "¿Cómo puedo cambiar el idioma de las notificaciones por correo?"),
+        (None, "Bonjour, où puis-je télécharger mes anciennes factures ?"),
+    ],
+)
+def test_a_how_to_question_is_not_urgent(classifier, subject, body):
+    judged = classifier.classify(SupportMessage(id="q", body=body, subject=subject))
+    assert judged.urgency in ("low", "normal"), judged
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Our whole store has been down for 30 minutes, every customer gets error 503 at checkout!",
+        "Nuestra plataforma está caída para todos los usuarios desde hace una hora y no podemos vender nada.",
+        "Votre service est en panne pour tous nos clients depuis ce matin, plus rien ne fonctionne.",
+        "Ihre Plattform ist seit einer Stunde für alle unsere Nutzer ausgefallen, niemand kann arbeiten.",
+        "O sistema de vocês está fora do ar para todos os clientes há uma hora, estamos perdendo vendas.",
+    ],
+)
+def test_an_outage_report_is_urgent_in_each_language(classifier, body):
+    """Urgent as support leads and `triage eval` count it: `high` or `urgent` (an on-call page)."""
+    judged = judge(classifier, body)
+    assert judged.urgency in ("high", "urgent") and judged.category == "outage", judged
+
+
+def test_the_summary_skips_the_greeting(classifier):
+    judged = judge(classifier, "Hey there!\n\nRefund still not received after 78 days.\n\nThanks, Ana")
+    assert judged.summary == "Refund still not received after 78 days."
