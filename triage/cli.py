@@ -358,6 +358,7 @@ def train_(
         path = out / f"{task}.npz"
         trained.head.save(path, note=f"trained by `triage train` on {csv_file.name} ({trained.n} rows)")
     metric = {"urgency": "urgent F1", "category": "accuracy"}.get(task, "macro-F1")
+    score = f"{trained.validation} {metric} {trained.cv_score:.3f}"
     details = ""
     if trained.head.threshold is not None:
         details = (
@@ -366,9 +367,7 @@ def train_(
     if task == "category":
         details = f", {len(trained.head.classes)} categories"
     skipped = f"; {len(data.empty_lines)} rows without text skipped" if data.empty_lines else ""
-    console.print(
-        f"saved {path}: {trained.n} rows, 5-fold CV {metric} {trained.cv_score:.3f}{details}{skipped}"
-    )
+    console.print(f"saved {path}: {trained.n} rows, {score}{details}{skipped}")
 
 
 def _show_report(report: dict) -> None:
