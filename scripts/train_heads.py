@@ -30,9 +30,17 @@ from sklearn.model_selection import GroupKFold
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from triage.classify.embedded import PACKAGED_MODELS, Encoder, Head  # noqa: E402
+from triage.classify.categories import load_categories  # noqa: E402
+from triage.classify.embedded import (  # noqa: E402
+    PACKAGED_MODELS,
+    Encoder,
+    Head,
+    fit_category_head,
+    urgency_level,
+)
 from triage.classify.evaluate import expected_calibration_error  # noqa: E402
 from triage.classify.train import decision_threshold, strict_threshold  # noqa: E402
+from triage.settings import ClassifierSettings  # noqa: E402
 
 SUPPORT = REPO / "data" / "support_examples.csv"
 SUPPORT_C = 3.0
@@ -69,17 +77,19 @@ def main() -> None:
     target = np.array([r["urgency"] in ("high", "urgent") for r in rows], int)
     groups = np.array([r["group"] for r in rows])
 
-    scores = np.zeros(len(rows))
+    scores, routed_to_forum = np.zeros(len(rows)), np.zeros(len(rows), bool)
     for train_idx, test_idx in GroupKFold(5).split(support, target, groups):
         model = LogisticRegression(C=SUPPORT_C, class_weight="balanced", max_iter=3000)
-        scores[test_idx] = model.fit(support[train_idx], target[train_idx]).decision_function(
-            support[test_idx]
-        )
+        model.fit(support[train_idx], target[train_idx])
+        scores[test_idx] = model.decision_function(support[test_idx])
+        router = fit_router(support[train_idx], forum)
+        routed_to_forum[test_idx] = router.predict_proba(support[test_idx])[:, 1] >= 0.5
     platt = LogisticRegression(C=1e6).fit(scores[:, None], target)
     calibrated = platt.predict_proba(scores[:, None])[:, 1]
     threshold, _ = decision_threshold(calibrated, target)
     strict = strict_threshold(calibrated, target, threshold)
     report(rows, calibrated, threshold, strict)
+    report_levels(encoder, rows, texts, support, calibrated, threshold, strict, routed_to_forum)
 
     model = LogisticRegression(C=SUPPORT_C, class_weight="balanced", max_iter=3000).fit(support, target)
     Head(
@@ -91,13 +101,62 @@ def main() -> None:
         calibration=(float(platt.coef_[0, 0]), float(platt.intercept_[0])),
     ).save(PACKAGED_MODELS / "urgency.npz", note=f"support expert, {SUPPORT.name} ({len(rows)} rows)")
 
-    features = np.vstack([support, forum])
-    origin = np.r_[np.zeros(len(support)), np.ones(len(forum))]
-    router = LogisticRegression(C=ROUTER_C, class_weight="balanced", max_iter=3000).fit(features, origin)
+    router = fit_router(support, forum)
     Head(["support", "forum"], router.coef_, router.intercept_, threshold=0.5).save(
         PACKAGED_MODELS / "urgency_router.npz", note="support messages versus forum posts"
     )
     print(f"saved urgency.npz (thresholds {threshold:.3f} / {strict:.3f}) and urgency_router.npz")
+
+
+def fit_router(support: np.ndarray, forum: np.ndarray) -> LogisticRegression:
+    features = np.vstack([support, forum])
+    origin = np.r_[np.zeros(len(support)), np.ones(len(forum))]
+    return LogisticRegression(C=ROUTER_C, class_weight="balanced", max_iter=3000).fit(features, origin)
+
+
+def report_levels(
+    encoder: Encoder,
+    rows: list[dict],
+    texts: list[str],
+    support: np.ndarray,
+    p_support: np.ndarray,
+    threshold: float,
+    strict: float,
+    routed_to_forum: np.ndarray,
+) -> None:
+    """The four levels as the classifier gives them (router, experts, the `low` rule with the packaged
+    sentiment head and the category head fitted on config/categories.yaml), urgency out of fold."""
+    sentiment = Head.load(PACKAGED_MODELS / "sentiment.npz")
+    category = fit_category_head(encoder, load_categories(ClassifierSettings()))
+    forum = Head.load(PACKAGED_MODELS / "urgency_forum.npz")
+    expert = Head(["not_urgent", "urgent"], np.zeros((1, 1)), np.zeros(1), threshold, strict)
+    predicted = []
+    for i, text in enumerate(texts):
+        row = support[i : i + 1]
+        mood = sentiment.classes[int(sentiment.probabilities(row, [text]).argmax())]
+        topic = category.classes[int(category.probabilities(row, [text]).argmax())]
+        if routed_to_forum[i]:
+            predicted.append(urgency_level(float(forum.probabilities(row)[0, 1]), forum, mood, topic))
+        else:
+            predicted.append(urgency_level(float(p_support[i]), expert, mood, topic))
+    truth = [r["urgency"] for r in rows]
+    precision, recall, _, counts = precision_recall_fscore_support(truth, predicted, labels=LEVELS)
+    urgent, calm = np.isin(truth, ["high", "urgent"]), np.isin(truth, ["low", "normal"])
+    flagged = np.isin(predicted, ["high", "urgent"])
+    p, r, f1, _ = precision_recall_fscore_support(urgent, flagged, average="binary")
+    called_urgent = (np.array(predicted)[calm] == "urgent").sum()
+    print(f"the classifier, urgency out of fold ({routed_to_forum.sum()} routed to the forum expert):")
+    print(f"  urgent (high+urgent) precision {p:.3f} recall {r:.3f} F1 {f1:.3f}; {called_urgent} of")
+    print(f"  {calm.sum()} low/normal called urgent; category accuracy (categories file) ", end="")
+    right = [c == row["category"] for c, row in zip(topics(category, support, texts), rows, strict=True)]
+    print(f"{np.mean(right):.3f}")
+    print("  | level | precision | recall | n |")
+    for level, lp, lr, n in zip(LEVELS, precision, recall, counts, strict=True):
+        print(f"  | {level} | {lp:.2f} | {lr:.2f} | {n} |")
+
+
+def topics(category: Head, embeddings: np.ndarray, texts: list[str]) -> list[str]:
+    return [category.classes[int(i)] for i in category.probabilities(embeddings, texts).argmax(axis=1)]
 
 
 def report(rows: list[dict], p: np.ndarray, threshold: float, strict: float) -> None:
