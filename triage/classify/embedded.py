@@ -194,13 +194,14 @@ def urgency_level(p_urgent: float, head: Head, sentiment: str, category: str) ->
 
 
 def fit_category_head(encoder: Encoder, categories: list[Category]) -> Head:
-    """A softmax head over the embeddings of the categories file's examples (fitted in well under a
-    second; the examples' embedding is what start-up waits for)."""
+    """A softmax head over the embeddings of the categories file's examples and descriptions (each
+    description counts as one more example). Fitted in well under a second; embedding the examples is
+    what start-up waits for."""
     from sklearn.linear_model import LogisticRegression
 
-    texts = [example for category in categories for example in category.examples]
-    labels = [category.name for category in categories for _ in category.examples]
-    model = LogisticRegression(C=100.0, max_iter=5000).fit(encoder.encode(texts), labels)
+    texts = [text for category in categories for text in (*category.examples, category.description)]
+    labels = [category.name for category in categories for _ in range(len(category.examples) + 1)]
+    model = LogisticRegression(C=10.0, max_iter=5000).fit(encoder.encode(texts), labels)
     weights, bias = model.coef_, model.intercept_
     if len(categories) == 2:  # scikit-learn keeps one row for two classes; the head wants both
         weights, bias = np.vstack([-weights / 2, weights / 2]), np.array([-bias[0] / 2, bias[0] / 2])
