@@ -142,3 +142,25 @@ def test_a_bad_categories_file_stops_start_up_with_its_line(tmp_path):
     )
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert f"{tmp_path / 'bad.yaml'}:5: category 'billing' is defined twice" in done.stderr.replace("\n", "")
+
+
+def test_the_embedded_backend_learns_the_files_categories_from_their_examples(tmp_path):
+    from triage.classify.embedded import EmbeddedClassifier
+    from triage.message import SupportMessage
+
+    text = """categories:
+  - name: payouts
+    description: money we pay out to sellers, payout schedules and missing payouts
+    examples: ["My payout for last week never arrived", "¿Cuándo recibo el pago de mis ventas?"]
+  - name: kyc
+    description: identity verification, passports, documents we ask for
+    examples: ["Why do you need a copy of my passport?", "Meine Identitätsprüfung hängt seit Tagen"]
+"""
+    classifier = EmbeddedClassifier.load(settings_for(tmp_path, text))
+    assert classifier.category.classes == ["kyc", "payouts"]
+
+    def category(body: str) -> str:
+        return classifier.classify(SupportMessage(id="c", body=body)).category
+
+    assert category("Le virement de mes ventes n'est jamais arrivé sur mon compte") == "payouts"
+    assert category("Você pode verificar meu documento de identidade? Enviei ontem.") == "kyc"
