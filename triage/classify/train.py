@@ -6,12 +6,14 @@
   them: the decision threshold (the best urgent F1 among those that keep recall at 0.9 or more) and
   the stricter one for `urgent` (at most 2% of the not-urgent rows reach it).
 - category (any label set): a logistic regression on the embedding joined with word and character
-  n-gram TF-IDF features (triage.classify.features), which together beat either alone.
+  n-gram TF-IDF features (triage.classify.features), which together beat either alone; each label's
+  name, read as words, counts as one more example.
 Every choice is made on out-of-fold predictions of the training data, never on a test set.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,7 +57,9 @@ def train(
     if task == "urgency":
         return _urgency(embeddings, (labels == "urgent").astype(int), weights)
     if task == "category":
-        return _category(embeddings, texts, labels, weights)
+        names = sorted(set(labels))
+        named = [" ".join(re.split(r"[_\-\s]+", name)) for name in names]  # "card_arrival" -> "card arrival"
+        return _category(embeddings, texts, labels, weights, (encoder.encode(named), named, names))
     return _sentiment(embeddings, labels, weights)
 
 
@@ -132,13 +136,25 @@ def category_features(vocabulary: NgramVocabulary, embeddings: np.ndarray, texts
     return hstack([csr_matrix(embeddings * CATEGORY_EMBEDDING_SCALE), vocabulary.matrix(texts)]).tocsr()
 
 
-def _category(embeddings: np.ndarray, texts: list[str], labels: np.ndarray, weights: np.ndarray) -> Trained:
+def _category(
+    embeddings: np.ndarray,
+    texts: list[str],
+    labels: np.ndarray,
+    weights: np.ndarray,
+    label_names: tuple[np.ndarray, list[str], list[str]],
+) -> Trained:
+    """Each label's own name ("card arrival") is one more training example in every fit, never scored."""
+    name_embeddings, name_texts, name_labels = label_names
+
     def fit(rows: np.ndarray) -> tuple[NgramVocabulary, LogisticRegression]:
-        chosen = [texts[i] for i in rows]
+        chosen = [texts[i] for i in rows] + name_texts
         vocabulary = NgramVocabulary.fit(chosen, min_df=2 if len(rows) >= 2000 else 1)
+        features = category_features(vocabulary, np.vstack([embeddings[rows], name_embeddings]), chosen)
         model = LogisticRegression(C=CATEGORY_C, max_iter=3000)
         model.fit(
-            category_features(vocabulary, embeddings[rows], chosen), labels[rows], sample_weight=weights[rows]
+            features,
+            np.concatenate([labels[rows], name_labels]),
+            sample_weight=np.concatenate([weights[rows], np.ones(len(name_labels))]),
         )
         return vocabulary, model
 
