@@ -79,6 +79,7 @@ KNOWN_FAILURES = (
 )
 URGENCY_STYLE = {"urgent": "bold red", "high": "red", "normal": "yellow", "low": "green"}
 SENTIMENT_STYLE = {"negative": "red", "neutral": "white", "positive": "green"}
+MAX_CONFUSION_COLUMNS = 12  # more do not fit a terminal; `--json` has the whole matrix
 DEMO_DATABASE = Path("triage-demo.db")
 # The demo sends these too, to show that malformed input ends in the dead-letter topic with a reason.
 DEMO_BAD_RECORDS = (b'{"id": "demo-bad-1", "body": ', b'{"id": "demo-bad-2", "channel": "email"}')
@@ -390,7 +391,7 @@ def _show_report(report: dict) -> None:
             label, *(f"{scores[k]:.3f}" for k in ("precision", "recall", "f1")), str(scores["support"])
         )
     console.print(per_class)
-    if "confusion_matrix" in report:
+    if len(report["confusion_matrix"]["labels"]) <= MAX_CONFUSION_COLUMNS:
         labels = report["confusion_matrix"]["labels"]
         confusion = Table("true \\ predicted", *labels)
         rows = report["confusion_matrix"]["rows_true_columns_predicted"]

@@ -181,11 +181,10 @@ def evaluate(
     if task == "urgency":  # `confidence` is the model's confidence in its urgency call
         ece = expected_calibration_error([r.confidence for r in results], correct)
         report["calibration_error"] = round(ece, 4)
-    if len(labels) <= 12:
-        report["confusion_matrix"] = {
-            "labels": labels,
-            "rows_true_columns_predicted": confusion_matrix(truth, predicted, labels=labels).tolist(),
-        }
+    report["confusion_matrix"] = {
+        "labels": labels,
+        "rows_true_columns_predicted": confusion_matrix(truth, predicted, labels=labels).tolist(),
+    }
     return report
 
 
