@@ -3,7 +3,8 @@
     python scripts/train_heads.py --forum-posts PATH/TO/urgency/dev.csv [--cache DIR]
 
 - triage/classify/models/urgency.npz: the support expert, a class-balanced logistic regression on the
-  e5 embedding of data/support_examples.csv (high or urgent versus not). Its score is calibrated
+  e5 embedding joined with word and character n-grams of data/support_examples.csv (high or urgent
+  versus not). Its score is calibrated
   (Platt) and its two thresholds chosen on out-of-fold predictions of a 5-fold cross-validation
   grouped by scenario (translations of one message stay in the same fold).
 - triage/classify/models/urgency_router.npz: which expert judges a message: support-desk messages
@@ -23,6 +24,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from scipy.sparse import csr_matrix, hstack
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import precision_recall_fscore_support
 from sklearn.model_selection import GroupKFold
@@ -39,11 +41,13 @@ from triage.classify.embedded import (  # noqa: E402
     urgency_level,
 )
 from triage.classify.evaluate import expected_calibration_error  # noqa: E402
+from triage.classify.features import NgramVocabulary  # noqa: E402
 from triage.classify.train import decision_threshold, strict_threshold  # noqa: E402
 from triage.settings import ClassifierSettings  # noqa: E402
 
 SUPPORT = REPO / "data" / "support_examples.csv"
 SUPPORT_C = 3.0
+SUPPORT_EMBEDDING_SCALE = 2.0  # the embedding (x2) joined with n-gram TF-IDF: grouped CV F1 0.918 vs 0.903
 ROUTER_C = 1.0
 LEVELS = ("low", "normal", "high", "urgent")
 
@@ -79,9 +83,11 @@ def main() -> None:
 
     scores, routed_to_forum = np.zeros(len(rows)), np.zeros(len(rows), bool)
     for train_idx, test_idx in GroupKFold(5).split(support, target, groups):
-        model = LogisticRegression(C=SUPPORT_C, class_weight="balanced", max_iter=3000)
-        model.fit(support[train_idx], target[train_idx])
-        scores[test_idx] = model.decision_function(support[test_idx])
+        model, vocabulary = fit_support_expert(
+            support[train_idx], [texts[i] for i in train_idx], target[train_idx]
+        )
+        held_out = support_features(vocabulary, support[test_idx], [texts[i] for i in test_idx])
+        scores[test_idx] = model.decision_function(held_out)
         router = fit_router(support[train_idx], forum)
         routed_to_forum[test_idx] = router.predict_proba(support[test_idx])[:, 1] >= 0.5
     platt = LogisticRegression(C=1e6).fit(scores[:, None], target)
@@ -91,13 +97,15 @@ def main() -> None:
     report(rows, calibrated, threshold, strict)
     report_levels(encoder, rows, texts, support, calibrated, threshold, strict, routed_to_forum)
 
-    model = LogisticRegression(C=SUPPORT_C, class_weight="balanced", max_iter=3000).fit(support, target)
+    model, vocabulary = fit_support_expert(support, texts, target)
     Head(
         ["not_urgent", "urgent"],
         model.coef_,
         model.intercept_,
         threshold=threshold,
         strict_threshold=strict,
+        vocabulary=vocabulary,
+        embedding_scale=SUPPORT_EMBEDDING_SCALE,
         calibration=(float(platt.coef_[0, 0]), float(platt.intercept_[0])),
     ).save(PACKAGED_MODELS / "urgency.npz", note=f"support expert, {SUPPORT.name} ({len(rows)} rows)")
 
@@ -106,6 +114,18 @@ def main() -> None:
         PACKAGED_MODELS / "urgency_router.npz", note="support messages versus forum posts"
     )
     print(f"saved urgency.npz (thresholds {threshold:.3f} / {strict:.3f}) and urgency_router.npz")
+
+
+def support_features(vocabulary: NgramVocabulary, embeddings: np.ndarray, texts: list[str]):
+    return hstack([csr_matrix(embeddings * SUPPORT_EMBEDDING_SCALE), vocabulary.matrix(texts)]).tocsr()
+
+
+def fit_support_expert(
+    embeddings: np.ndarray, texts: list[str], target: np.ndarray
+) -> tuple[LogisticRegression, NgramVocabulary]:
+    vocabulary = NgramVocabulary.fit(texts, min_df=1)
+    model = LogisticRegression(C=SUPPORT_C, class_weight="balanced", max_iter=3000)
+    return model.fit(support_features(vocabulary, embeddings, texts), target), vocabulary
 
 
 def fit_router(support: np.ndarray, forum: np.ndarray) -> LogisticRegression:
@@ -147,7 +167,9 @@ def report_levels(
     called_urgent = (np.array(predicted)[calm] == "urgent").sum()
     print(f"the classifier, urgency out of fold ({routed_to_forum.sum()} routed to the forum expert):")
     print(f"  urgent (high+urgent) precision {p:.3f} recall {r:.3f} F1 {f1:.3f}; {called_urgent} of")
-    print(f"  {calm.sum()} low/normal called urgent; category accuracy (categories file) ", end="")
+    print(
+        f"  {calm.sum()} low/normal called urgent, {flagged[calm].sum()} flagged; category accuracy ", end=""
+    )
     right = [c == row["category"] for c, row in zip(topics(category, support, texts), rows, strict=True)]
     print(f"{np.mean(right):.3f}")
     print("  | level | precision | recall | n |")
