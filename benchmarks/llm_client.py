@@ -24,6 +24,7 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.throughput import messages  # noqa: E402
 from tests.fakes.openai_server import DEFAULT_ANSWER, FakeOpenAI  # noqa: E402
+from triage.classify.categories import load_categories  # noqa: E402
 from triage.classify.llm import LLMClassifier  # noqa: E402
 from triage.message import parse_message  # noqa: E402
 from triage.settings import ClassifierSettings, LLMSettings, WorkerSettings  # noqa: E402
@@ -47,7 +48,7 @@ def main() -> None:
         llm.responder = lambda _request: (time.sleep(args.latency_ms / 1000), DEFAULT_ANSWER)[1]
         classifier = LLMClassifier(
             LLMSettings(base_url=llm.base_url, api_key="benchmark", model="stand-in"),
-            ClassifierSettings().categories,
+            load_categories(ClassifierSettings()),
         )
 
         def classify_some() -> None:

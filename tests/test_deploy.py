@@ -25,10 +25,20 @@ def test_compose_runs_kafka_in_kraft_mode_postgres_and_the_worker():
 def test_every_worker_variable_in_compose_is_a_valid_setting(monkeypatch, tmp_path):
     env = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]["worker"]["environment"]
     monkeypatch.chdir(tmp_path)
-    for name, value in env.items():
-        monkeypatch.setenv(name, re.sub(r"\$\{[^}]*\}", "", str(value)))
+    for name, value in env.items():  # ${VAR:-default} as compose reads it when VAR is unset
+        monkeypatch.setenv(
+            name, re.sub(r"\$\{[^}:]*(?::-([^}]*))?\}", lambda m: m.group(1) or "", str(value))
+        )
     settings = load_settings()  # an unknown or malformed variable raises SettingsError
     assert settings.kafka.bootstrap_servers == "kafka:9092"
+    assert settings.classifier.backend == "embedded"  # the real model, not the keyword baseline
+
+
+def test_the_image_carries_and_checks_the_embedded_model():
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert re.search(r"^RUN python -c .*Encoder\(\)\.encode", dockerfile, re.M)
+    volumes = yaml.safe_load((REPO / "docker-compose.yml").read_text())["services"]["worker"]["volumes"]
+    assert "./config/categories.yaml:/app/config/categories.yaml:ro" in volumes
 
 
 def test_dockerfile_runs_the_worker_as_a_non_root_user():

@@ -110,7 +110,7 @@ def test_the_packaged_routing_tree_is_the_repository_example():
         (
             "TRIAGE_CLASSIFIER__CATEGORIES",
             '["billing", ',
-            "invalid setting: TRIAGE_CLASSIFIER__CATEGORIES: not",
+            "invalid setting: TRIAGE_CLASSIFIER__CATEGORIES (classifier.categories): Input should be a valid",
         ),
     ],
 )

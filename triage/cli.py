@@ -30,10 +30,10 @@ from triage.broker import (
     port_is_free,
 )
 from triage.classify.base import BackendUnavailable, make_classifier
-from triage.classify.evaluate import EvalDataError, Task, evaluate, read_examples
+from triage.classify.categories import CategoriesError
+from triage.classify.evaluate import EvalDataError, LabelledFile, Task, evaluate, read_examples
 from triage.classify.llm import LLMUnavailable
 from triage.dlq_cli import dlq_app
-from triage.feedback.learn import StoreTask
 from triage.feedback.store_commands import eval_from_store, train_from_store
 from triage.kafka import BrokerUnavailable
 from triage.message import SupportMessage
@@ -60,7 +60,14 @@ app.command(name="report")(report_command)
 console = Console(width=None if sys.stdout.isatty() else 160)  # piped: no terminal width to fit
 err = Console(stderr=True)
 
+
+class EmptyMessage(Exception):
+    def __init__(self) -> None:
+        super().__init__("the message is empty")
+
+
 KNOWN_FAILURES = (
+    EmptyMessage,
     SettingsError,
     BrokerUnavailable,
     StoreUnavailable,
@@ -68,6 +75,7 @@ KNOWN_FAILURES = (
     BackendUnavailable,
     EmbeddedBrokerError,
     EvalDataError,
+    CategoriesError,
     LLMUnavailable,
     SlackConfigError,
     HelpdeskConfigError,
@@ -75,6 +83,7 @@ KNOWN_FAILURES = (
 )
 URGENCY_STYLE = {"urgent": "bold red", "high": "red", "normal": "yellow", "low": "green"}
 SENTIMENT_STYLE = {"negative": "red", "neutral": "white", "positive": "green"}
+MAX_CONFUSION_COLUMNS = 12  # more do not fit a terminal; `--json` has the whole matrix
 DEMO_DATABASE = Path("triage-demo.db")
 DEMO_SAMPLES = Path(__file__).parent / "defaults" / "messages.jsonl"  # = config/samples/messages.jsonl
 # The demo sends these too, to show that malformed input ends in the dead-letter topic with a reason.
@@ -304,7 +313,8 @@ def _show_demo(settings: Settings, stats: Stats, ids: list[str]) -> None:
 
 def _classifier_settings(backend: Backend | None) -> Settings:
     settings = load_settings()
-    setup_logging("WARNING", json_format=settings.log.format == "json")
+    # errors only: a fallback is reported once by the command itself, not once per message
+    setup_logging("ERROR", json_format=settings.log.format == "json")
     if backend:
         settings.classifier.backend = backend
     return settings
@@ -318,54 +328,68 @@ def classify(
     channel: Annotated[str | None, typer.Option()] = None,
     tier: Annotated[str | None, typer.Option(help="customer tier")] = None,
 ) -> None:
-    """Classify one message and print the Triage as JSON."""
+    """Classify one message and print the Triage as JSON; exit 3 when the asked backend did not answer."""
     with one_line_errors():
-        classifier = make_classifier(_classifier_settings(backend))
+        if not text.strip():
+            raise EmptyMessage()
+        settings = _classifier_settings(backend)
+        classifier = make_classifier(settings)
         message = SupportMessage(
             id="cli", body=text, subject=subject, channel=channel, customer={"tier": tier}
         )
-        print(classifier.classify(message).model_dump_json(indent=2))
+        result = classifier.classify(message)
+    print(result.model_dump_json(indent=2))
+    if result.degraded:  # the worker falls back on purpose; a person checking the LLM must see it fail
+        err.print(
+            f"[bold red]error:[/] the {settings.classifier.backend} backend did not answer "
+            f"({settings.llm.base_url}); this answer is from {result.model}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(3)
 
 
 @app.command(name="eval")
 def eval_(
     csv_file: Annotated[Path | None, typer.Argument(metavar="[CSV]", help="columns text,label")] = None,
     task: Annotated[
-        StoreTask | None,
-        typer.Option(help="sentiment or urgency (high and urgent count as urgent); category: --from-store"),
+        Task | None,
+        typer.Option(help="sentiment, urgency (high and urgent count as urgent) or category"),
     ] = None,
     backend: Annotated[Backend | None, typer.Option(help="default: TRIAGE_CLASSIFIER__BACKEND")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object")] = False,
     limit: Annotated[int | None, typer.Option(help="score only the first N rows")] = None,
+    errors: Annotated[
+        int, typer.Option("--errors", metavar="N", help="list the N most confident mistakes")
+    ] = 0,
     from_store: Annotated[
         bool, typer.Option("--from-store", help="the team's labels in the store, not a CSV (every task)")
     ] = False,
     since: Annotated[str, typer.Option(help="with --from-store: labels given since, e.g. 90d")] = "90d",
 ) -> None:
-    """Score a classifier on a labelled CSV: accuracy, macro-F1, per class, confusion, cost, speed; or,
-    --from-store, how the model and the team agree, and a head trained on the team's earlier labels."""
+    """Score a classifier on a labelled CSV: accuracy, macro-F1, per class, confusions, calibration,
+    speed; or, --from-store, how the model and the team agree, and a head trained on the team's earlier
+    labels."""
     with one_line_errors():
         if from_store:
             return eval_from_store(task, since, as_json)
         task = _csv_task(csv_file, task)
         settings = _classifier_settings(backend)
-        examples = read_examples(csv_file, task)[:limit]
+        data = read_examples(csv_file, task)
+        data = LabelledFile(data.examples[:limit], data.empty_lines)
         classifier = make_classifier(settings)
         workers = settings.worker.concurrency if settings.classifier.backend == "llm" else 1
-        with console.status(f"classifying {len(examples)} messages with {classifier.name}"):
-            report = evaluate(classifier, examples, task, workers=workers)
+        with console.status(f"classifying {len(data.examples)} messages with {classifier.name}"):
+            report = evaluate(classifier, data, task, workers=workers, errors=errors)
     if as_json:
-        print(json.dumps(report))
+        print(json.dumps(report, ensure_ascii=False))
         return
     _show_report(report)
 
 
 @app.command(name="train")
 def train_(
-    task: Annotated[
-        StoreTask,
-        typer.Option(help="sentiment or urgency (high and urgent count as urgent); category: --from-store"),
-    ],
+    task: Annotated[Task, typer.Option(help="sentiment, urgency or category (any label set)")],
     csv_file: Annotated[
         Path | None, typer.Argument(metavar="[CSV]", help="columns text,label (or text,<task>)")
     ] = None,
@@ -390,26 +414,35 @@ def train_(
         if from_store:
             return train_from_store(task, out, since, extra, extra_weight)
         task = _csv_task(csv_file, task)
-        examples = read_examples(csv_file, task)
-        more = read_examples(extra, task) if extra else []
-        with console.status(f"embedding {len(examples) + len(more)} messages and fitting the {task} head"):
+        data = read_examples(csv_file, task)
+        more = read_examples(extra, task).examples if extra else []
+        rows = len(data.examples) + len(more)
+        with console.status(f"embedding {rows} messages and fitting the {task} head"):
             try:
-                trained = train(Encoder(), examples, task, more, extra_weight)
+                trained = train(Encoder(), data.examples, task, more, extra_weight)
             except ValueError as error:
                 raise EvalDataError(f"{csv_file}: {error}") from None
         path = out / f"{task}.npz"
         trained.head.save(path, note=f"trained by `triage train` on {csv_file.name} ({trained.n} rows)")
-    metric = "urgent F1" if task == "urgency" else "macro-F1"
-    threshold = f", threshold {trained.head.threshold:.3f}" if trained.head.threshold is not None else ""
-    console.print(f"saved {path}: {trained.n} rows, 5-fold CV {metric} {trained.cv_f1:.3f}{threshold}")
+    metric = {"urgency": "urgent F1", "category": "accuracy"}.get(task, "macro-F1")
+    score = f"{trained.validation} {metric} {trained.cv_score:.3f}"
+    details = ""
+    if trained.head.threshold is not None:
+        details = (
+            f", thresholds {trained.head.threshold:.3f} (high) / {trained.head.strict_threshold:.3f} (urgent)"
+        )
+    if task == "category":
+        details = f", {len(trained.head.classes)} categories"
+    skipped = f"; {len(data.empty_lines)} rows without text skipped" if data.empty_lines else ""
+    console.print(f"saved {path}: {trained.n} rows, {score}{details}{skipped}")
 
 
-def _csv_task(csv_file: Path | None, task: StoreTask | None) -> Task:
-    """The task of a CSV command: a CSV and --task sentiment or urgency are needed."""
+def _csv_task(csv_file: Path | None, task: Task | None) -> Task:
+    """A CSV command needs the CSV and --task."""
     if csv_file is None:
         raise EvalDataError("name a labelled CSV, or use --from-store")
-    if task not in ("sentiment", "urgency"):
-        raise EvalDataError(f"--task {task or '(missing)'}: a CSV is scored for sentiment or urgency")
+    if task is None:
+        raise EvalDataError("--task: sentiment, urgency or category")
     return task
 
 
@@ -417,18 +450,45 @@ def _show_report(report: dict) -> None:
     console.print(
         f"[bold]{report['task']}[/] with {report['model']} on {report['n']} messages: "
         f"accuracy {report['accuracy']:.3f}, macro-F1 {report['macro_f1']:.3f}"
+        + (
+            f", calibration error (ECE) {report['calibration_error']:.3f}"
+            if "calibration_error" in report
+            else ""
+        )
     )
+    if report["empty_rows"]:
+        lines = ", ".join(map(str, report["empty_row_lines"][:10]))
+        more = " ..." if report["empty_rows"] > 10 else ""
+        console.print(f"[yellow]{report['empty_rows']} rows without text not scored[/] (lines {lines}{more})")
     per_class = Table("class", "precision", "recall", "F1", "support")
     for label, scores in report["per_class"].items():
         per_class.add_row(
             label, *(f"{scores[k]:.3f}" for k in ("precision", "recall", "f1")), str(scores["support"])
         )
     console.print(per_class)
-    labels = report["confusion_matrix"]["labels"]
-    confusion = Table("true \\ predicted", *labels)
-    for label, row in zip(labels, report["confusion_matrix"]["rows_true_columns_predicted"], strict=True):
-        confusion.add_row(label, *map(str, row))
-    console.print(confusion)
+    if len(report["confusion_matrix"]["labels"]) <= MAX_CONFUSION_COLUMNS:
+        labels = report["confusion_matrix"]["labels"]
+        confusion = Table("true \\ predicted", *labels)
+        rows = report["confusion_matrix"]["rows_true_columns_predicted"]
+        for label, row in zip(labels, rows, strict=True):
+            confusion.add_row(label, *map(str, row))
+        console.print(confusion)
+    if report["most_confused"]:
+        pairs = ", ".join(
+            f"{c['label']} → {c['predicted']} ({c['count']})" for c in report["most_confused"][:5]
+        )
+        console.print(f"most confused: {pairs}")
+    if report["errors"]:
+        mistakes = Table("line", "text", "label", "predicted", "confidence", title="most confident mistakes")
+        for error in report["errors"]:
+            mistakes.add_row(
+                str(error["line"]),
+                error["text"],
+                error["label"],
+                error["predicted"],
+                f"{error['confidence']:.2f}",
+            )
+        console.print(mistakes)
     console.print(
         f"tokens: {report['prompt_tokens']} prompt, {report['completion_tokens']} completion; "
         f"cost ${report['cost_usd']:.4f}; degraded {report['degraded']}; "

@@ -25,20 +25,7 @@ from pydantic_settings import SettingsError as SourceError
 
 DEFAULT_CONFIG_FILE = "config/triage.yaml"
 DEFAULT_ROUTING_FILE = Path("config/routing.yaml")
-DEFAULT_CATEGORIES = (
-    "billing",
-    "outage",
-    "bug",
-    "account_access",
-    "shipping",
-    "refund",
-    "cancellation",
-    "feature_request",
-    "how_to",
-    "praise",
-    "security",
-    "other",
-)
+DEFAULT_CATEGORIES_FILE = Path("config/categories.yaml")
 
 
 class Section(BaseModel):
@@ -80,14 +67,27 @@ class KafkaSettings(Section):
 
 class ClassifierSettings(Section):
     backend: Literal["rules", "embedded", "llm"] = "embedded"
-    model_dir: Path | None = Field(None, description="heads from `triage train`; default: the packaged ones")
+    model_dir: Path | None = Field(
+        None, description="heads from `triage train`; heads missing there come from the package"
+    )
     fallback: Literal["embedded", "rules"] = Field(
         "embedded", description="used with degraded=true when the LLM is down"
     )
-    categories: list[str] = Field(
-        default_factory=lambda: list(DEFAULT_CATEGORIES),
-        min_length=1,
+    categories_file: Path = Field(
+        DEFAULT_CATEGORIES_FILE, description="the categories: name, description, examples"
     )
+    categories: list[str] | None = Field(
+        None,
+        min_length=1,
+        description="a selection of the categories file's names; unset: all of them",
+    )
+
+    def categories_path(self) -> Path:
+        """The categories file; when the default path does not exist here (the worker runs outside a
+        checkout), the file shipped in the package, which matches config/categories.yaml."""
+        if self.categories_file == DEFAULT_CATEGORIES_FILE and not self.categories_file.exists():
+            return Path(__file__).parent / "defaults" / "categories.yaml"
+        return self.categories_file
 
 
 class Price(Section):
@@ -259,13 +259,9 @@ class _ReadableDecoding:
             return super().decode_complex_value(field_name, field, value)  # type: ignore[misc]
         except ValueError as error:
             text = str(value).strip()
-            if field is not None and typing.get_origin(field.annotation) is list and not text.startswith("["):
+            if field is not None and _is_list(field.annotation) and not text.startswith("["):
                 return [part.strip() for part in text.split(",") if part.strip()]
-            example = (
-                '["a", "b"] or a, b'
-                if field and typing.get_origin(field.annotation) is list
-                else '{"key": "value"}'
-            )
+            example = '["a", "b"] or a, b' if field and _is_list(field.annotation) else '{"key": "value"}'
             raise UnreadableVariable(
                 f"{self._variable(field_name, value)}: not valid JSON ({error}); expected e.g. {example}"
             ) from None
@@ -275,6 +271,13 @@ class _ReadableDecoding:
             if candidate == value and name.lower().endswith(field_name.lower()):
                 return name.upper()
         return f"TRIAGE_{field_name.upper()}"
+
+
+def _is_list(annotation: Any) -> bool:
+    """`list[str]`, or `list[str] | None`."""
+    if typing.get_origin(annotation) is list:
+        return True
+    return any(typing.get_origin(arg) is list for arg in typing.get_args(annotation))
 
 
 class ReadableEnv(_ReadableDecoding, EnvSettingsSource):

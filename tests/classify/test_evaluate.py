@@ -4,9 +4,12 @@ import sys
 
 import pytest
 
-from triage.classify.evaluate import EvalDataError, evaluate, read_examples
+from triage.classify.categories import category_names
+from triage.classify.evaluate import EvalDataError, evaluate, expected_calibration_error, read_examples
 from triage.classify.rules import RulesClassifier
 from triage.settings import ClassifierSettings
+
+TWELVE = category_names(ClassifierSettings())
 
 ROWS = [
     ("The site is down for all users, outage!", "urgent"),
@@ -24,9 +27,9 @@ def write_csv(path, rows, header="text,label"):
 
 
 def test_urgency_is_scored_as_urgent_versus_not(tmp_path):
-    examples = read_examples(write_csv(tmp_path / "u.csv", ROWS), "urgency")
-    assert [e.label for e in examples] == ["urgent", "urgent", "normal", "normal", "urgent", "normal"]
-    report = evaluate(RulesClassifier(ClassifierSettings().categories), examples, "urgency")
+    data = read_examples(write_csv(tmp_path / "u.csv", ROWS), "urgency")
+    assert [e.label for e in data.examples] == ["urgent", "urgent", "normal", "normal", "urgent", "normal"]
+    report = evaluate(RulesClassifier(TWELVE), data, "urgency")
     assert report["n"] == 6 and set(report["per_class"]) == {"normal", "urgent"}
     matrix = report["confusion_matrix"]["rows_true_columns_predicted"]
     assert sum(map(sum, matrix)) == 6
@@ -86,3 +89,90 @@ def test_eval_command_reports_a_missing_file_in_one_line(tmp_path):
         timeout=120,
     )
     assert done.returncode == 2 and "nope.csv" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_macro_f1_averages_over_the_classes_that_occur(tmp_path):
+    data = read_examples(
+        write_csv(tmp_path / "s.csv", [("I hate this, terrible", "negative")] * 2), "sentiment"
+    )
+    report = evaluate(RulesClassifier(TWELVE), data, "sentiment")
+    assert (
+        report["accuracy"] == 1.0 and report["macro_f1"] == 1.0 and list(report["per_class"]) == ["negative"]
+    )
+
+
+def test_rows_without_text_are_counted_and_reported(tmp_path):
+    path = write_csv(tmp_path / "u.csv", [*ROWS[:2], ("  ", "urgent"), *ROWS[2:3], ("", "normal")])
+    data = read_examples(path, "urgency")
+    assert len(data.examples) == 3 and data.empty_lines == [4, 6]
+    report = evaluate(RulesClassifier(TWELVE), data, "urgency")
+    assert report["n"] == 3 and report["empty_rows"] == 2 and report["empty_row_lines"] == [4, 6]
+
+
+def test_the_calibration_error_is_the_gap_between_confidence_and_accuracy():
+    assert expected_calibration_error([0.9] * 10, [True] * 9 + [False]) == pytest.approx(0.0)
+    assert expected_calibration_error([0.95] * 4, [True, False, True, False]) == pytest.approx(0.45)
+    assert expected_calibration_error([0.15, 0.95], [False, True]) == pytest.approx((0.15 + 0.05) / 2)
+
+
+def test_category_eval_with_errors_lists_the_most_confident_mistakes(tmp_path):
+    rows = [
+        ("I was charged twice on my invoice", "billing"),
+        ("Please refund my money back", "refund"),
+        ("The site is down, outage for all users", "outage"),
+        ("hello there", "praise"),  # the rules say `other`: a mistake to list
+    ]
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "triage",
+            "eval",
+            str(write_csv(tmp_path / "c.csv", rows)),
+            "--task",
+            "category",
+            "--backend",
+            "rules",
+            "--errors",
+            "5",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["task"] == "category" and report["accuracy"] == 0.75
+    assert set(report["per_class"]) == {"billing", "refund", "outage", "praise", "other"}
+    assert report["most_confused"] == [{"label": "praise", "predicted": "other", "count": 1}]
+    [error] = report["errors"]
+    assert error == {
+        "line": 5,
+        "text": "hello there",
+        "label": "praise",
+        "predicted": "other",
+        "confidence": error["confidence"],
+    }
+    printed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "triage",
+            "eval",
+            "c.csv",
+            "--task",
+            "category",
+            "--backend",
+            "rules",
+            "--errors",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert printed.returncode == 0, printed.stderr
+    assert "most confused: praise → other (1)" in printed.stdout and "hello there" in printed.stdout

@@ -6,13 +6,15 @@ import time
 import pytest
 
 from tests.fakes.openai_server import FakeOpenAI, Reply
+from triage.classify.categories import Category, load_categories
 from triage.classify.fallback import CircuitBreaker, FallbackClassifier
 from triage.classify.llm import FENCE, LLMClassifier, LLMUnavailable
 from triage.classify.rules import RulesClassifier
 from triage.message import SupportMessage
 from triage.settings import ClassifierSettings, LLMSettings, Price
 
-CATEGORIES = ClassifierSettings().categories
+TEAM_CATEGORIES = load_categories(ClassifierSettings())
+CATEGORIES = [category.name for category in TEAM_CATEGORIES]
 
 
 @pytest.fixture
@@ -32,7 +34,7 @@ def llm(server: FakeOpenAI, **overrides) -> LLMClassifier:
         **overrides,
     }
     settings = LLMSettings(**options)
-    return LLMClassifier(settings, CATEGORIES)
+    return LLMClassifier(settings, TEAM_CATEGORIES)
 
 
 def msg(body: str, **fields) -> SupportMessage:
@@ -60,6 +62,33 @@ def test_request_puts_static_instructions_first_and_fenced_message_last_with_str
     assert properties["category"]["enum"] == CATEGORIES
     assert schema["schema"]["additionalProperties"] is False
     assert triage.prompt_tokens > 0 and triage.completion_tokens > 0
+
+
+def test_the_prompt_gives_the_teams_categories_with_their_descriptions_and_asks_for_an_english_summary(
+    server,
+):
+    categories = [
+        Category("payments", "card payments, payouts and chargebacks", ("a", "b")),
+        Category("kyc", "identity checks and verification documents", ("c", "d")),
+    ]
+    server.answer_json.update(category="kyc", language="de", summary="The customer's ID check is stuck")
+    classifier = LLMClassifier(LLMSettings(base_url=server.base_url, api_key="k", model="m"), categories)
+    triage = classifier.classify(msg("Meine Identitätsprüfung hängt seit drei Tagen."))
+    system = server.requests[0]["messages"][0]["content"]
+    assert "payments: card payments, payouts and chargebacks" in system
+    assert "kyc: identity checks and verification documents" in system
+    assert "Always in English, whatever the message's language" in system
+    assert server.requests[0]["response_format"]["json_schema"]["schema"]["properties"]["category"][
+        "enum"
+    ] == [
+        "payments",
+        "kyc",
+    ]
+    assert (triage.category, triage.language, triage.summary) == (
+        "kyc",
+        "de",
+        "The customer's ID check is stuck",
+    )
 
 
 def test_the_system_prompt_is_identical_for_every_message_so_it_caches(server):

@@ -8,9 +8,10 @@ import pytest
 from prometheus_client import REGISTRY
 
 from tests.fakes.slack_socket import FakeSocketMode
+from triage.classify.categories import category_names
 from triage.pipeline import Pipeline
 from triage.routing import RoutingTree, parse_routing
-from triage.settings import DEFAULT_CATEGORIES, Settings
+from triage.settings import ClassifierSettings, Settings
 from triage.store import Store
 
 ROUTING = """
@@ -26,7 +27,7 @@ route:
     - {matchers: ['urgency >= high'], receiver: oncall, continue: true}
     - {matchers: ['sentiment = negative'], receiver: cx}
 """
-CATEGORIES = list(DEFAULT_CATEGORIES)
+CATEGORIES = category_names(ClassifierSettings())  # the default categories file's twelve
 ANA = {"id": "U0ANA", "name": "ana"}
 
 

@@ -171,7 +171,6 @@ def test_train_from_store_writes_heads_that_model_dir_serves(team: str, tmp_path
     assert done.returncode == 0, done.stderr
     assert "72 messages labelled since" in done.stdout and "(48 normal, 24 urgent)" in done.stdout
     assert Head.load(tmp_path / "heads" / "urgency.npz").classes == ["not_urgent", "urgent"]
-    assert (tmp_path / "heads" / "sentiment.npz").exists()  # copied: the directory serves on its own
     sandbox = "The staging API has answered 503 since this morning, webhooks to it fail."
     invoice = "Please send invoice INV-9001 again with our company name Rheinwerk GmbH on it."
     served = {

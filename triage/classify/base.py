@@ -23,12 +23,13 @@ class BackendUnavailable(Exception):
 def make_classifier(settings: Settings) -> Classifier:
     backend = settings.classifier.backend
     if backend == "llm":
+        from triage.classify.categories import load_categories
         from triage.classify.fallback import CircuitBreaker, FallbackClassifier
         from triage.classify.llm import LLMClassifier
 
         llm = settings.llm
         return FallbackClassifier(
-            LLMClassifier(llm, settings.classifier.categories),
+            LLMClassifier(llm, load_categories(settings.classifier)),
             _offline(settings.classifier.fallback, settings),
             CircuitBreaker(llm.breaker_failures, llm.breaker_cooldown_s),
         )
@@ -37,9 +38,10 @@ def make_classifier(settings: Settings) -> Classifier:
 
 def _offline(backend: str, settings: Settings) -> Classifier:
     if backend == "rules":
+        from triage.classify.categories import category_names
         from triage.classify.rules import RulesClassifier
 
-        return RulesClassifier(categories=settings.classifier.categories)
+        return RulesClassifier(categories=category_names(settings.classifier))
     from triage.classify.embedded import EmbeddedClassifier
 
     return EmbeddedClassifier.load(settings.classifier)

@@ -2,30 +2,35 @@
 
 Urgency is scored as the binary question support leads ask, "is this urgent?": `high` and `urgent`
 count as urgent, `low` and `normal` as not (labels in the CSV may be either the four levels or
-urgent/normal).
+urgent/normal). Category labels are whatever names the CSV uses. Macro-F1 averages over the classes
+that occur in the labels or the predictions. Rows without text are counted and reported, not scored.
 """
 
 from __future__ import annotations
 
 import csv
 import time
+from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
 from triage.classify.base import Classifier
 from triage.message import SupportMessage, Triage
 
-Task = Literal["sentiment", "urgency"]
+Task = Literal["sentiment", "urgency", "category"]
 URGENT_LEVELS = {"urgent", "high"}
 LABELS: dict[str, list[str]] = {
     "sentiment": ["negative", "neutral", "positive"],
     "urgency": ["normal", "urgent"],
 }
+CALIBRATION_BINS = 10
+EXCERPT = 80
 
 
 class EvalDataError(Exception):
@@ -36,9 +41,16 @@ class EvalDataError(Exception):
 class Example:
     text: str
     label: str
+    line: int = 0  # in the CSV file
 
 
-def read_examples(path: Path, task: Task) -> list[Example]:
+@dataclass(frozen=True)
+class LabelledFile:
+    examples: list[Example]
+    empty_lines: list[int] = field(default_factory=list)  # rows with a label but no text
+
+
+def read_examples(path: Path, task: Task) -> LabelledFile:
     """Rows of `text` and `label`; a CSV without `label` may name the column after the task."""
     try:
         with path.open(newline="", encoding="utf-8") as handle:
@@ -48,22 +60,30 @@ def read_examples(path: Path, task: Task) -> list[Example]:
             missing = {"text", label_column} - columns
             if missing:
                 raise EvalDataError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
-            examples = []
-            for line, row in enumerate(reader, start=2):
+            examples, empty = [], []
+            for row in reader:
+                line = reader.line_num
                 label = normalise_label(row[label_column], task)
                 if label is None:
                     raise EvalDataError(f"{path}:{line}: label {row[label_column]!r} is not a {task} label")
                 if (row["text"] or "").strip():
-                    examples.append(Example(row["text"], label))
+                    examples.append(Example(row["text"], label, line))
+                else:
+                    empty.append(line)
     except OSError as error:
         raise EvalDataError(f"{path}: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        raise EvalDataError(f"{path}: not UTF-8 ({error.reason} at byte {error.start})") from None
     if not examples:
         raise EvalDataError(f"{path}: no labelled rows")
-    return examples
+    return LabelledFile(examples, empty)
 
 
-def normalise_label(raw: str, task: Task) -> str | None:
-    label = (raw or "").strip().lower()
+def normalise_label(raw: str | None, task: Task) -> str | None:
+    label = (raw or "").strip()
+    if task == "category":
+        return label or None
+    label = label.lower()
     if task == "urgency":
         if label in URGENT_LEVELS:
             return "urgent"
@@ -74,6 +94,8 @@ def normalise_label(raw: str, task: Task) -> str | None:
 def predicted_label(triage: Triage, task: Task) -> str:
     if task == "urgency":
         return "urgent" if triage.urgency in URGENT_LEVELS else "normal"
+    if task == "category":
+        return triage.category
     return triage.sentiment
 
 
@@ -85,20 +107,46 @@ def classify_all(classifier: Classifier, texts: Iterable[str], workers: int) -> 
         return list(pool.map(classifier.classify, messages))
 
 
-def evaluate(classifier: Classifier, examples: list[Example], task: Task, workers: int = 1) -> dict[str, Any]:
+def expected_calibration_error(confidence: list[float], correct: list[bool]) -> float:
+    """Sum over ten equal-width confidence bins of |accuracy - mean confidence| x the bin's share."""
+    confidences, hits = np.asarray(confidence, float), np.asarray(correct, float)
+    bins = np.minimum((confidences * CALIBRATION_BINS).astype(int), CALIBRATION_BINS - 1)
+    error = 0.0
+    for b in np.unique(bins):
+        members = bins == b
+        error += members.mean() * abs(hits[members].mean() - confidences[members].mean())
+    return float(error)
+
+
+def evaluate(
+    classifier: Classifier,
+    data: LabelledFile,
+    task: Task,
+    workers: int = 1,
+    errors: int = 0,
+) -> dict[str, Any]:
+    examples = data.examples
     started = time.perf_counter()
     results = classify_all(classifier, (example.text for example in examples), workers)
     elapsed = time.perf_counter() - started
     truth = [example.label for example in examples]
     predicted = [predicted_label(result, task) for result in results]
-    labels = LABELS[task]
+    present = sorted(set(truth) | set(predicted))
+    labels = [label for label in LABELS.get(task, present) if label in present] or present
     precision, recall, f1, support = precision_recall_fscore_support(
         truth, predicted, labels=labels, zero_division=0
     )
-    return {
+    correct = [t == p for t, p in zip(truth, predicted, strict=True)]
+    confused = Counter((t, p) for t, p in zip(truth, predicted, strict=True) if t != p)
+    wrong = sorted((i for i, ok in enumerate(correct) if not ok), key=lambda i: -results[i].confidence)[
+        :errors
+    ]
+    report: dict[str, Any] = {
         "task": task,
         "model": classifier.name,
         "n": len(examples),
+        "empty_rows": len(data.empty_lines),
+        "empty_row_lines": data.empty_lines,
         "accuracy": round(float(accuracy_score(truth, predicted)), 4),
         "macro_f1": round(
             float(f1_score(truth, predicted, labels=labels, average="macro", zero_division=0)), 4
@@ -112,10 +160,17 @@ def evaluate(classifier: Classifier, examples: list[Example], task: Task, worker
             }
             for label, p, r, f, s in zip(labels, precision, recall, f1, support, strict=True)
         },
-        "confusion_matrix": {
-            "labels": labels,
-            "rows_true_columns_predicted": confusion_matrix(truth, predicted, labels=labels).tolist(),
-        },
+        "most_confused": [{"label": t, "predicted": p, "count": n} for (t, p), n in confused.most_common(10)],
+        "errors": [
+            {
+                "line": examples[i].line,
+                "text": _excerpt(examples[i].text),
+                "label": truth[i],
+                "predicted": predicted[i],
+                "confidence": results[i].confidence,
+            }
+            for i in wrong
+        ],
         "degraded": sum(result.degraded for result in results),
         "prompt_tokens": sum(result.prompt_tokens for result in results),
         "completion_tokens": sum(result.completion_tokens for result in results),
@@ -123,3 +178,16 @@ def evaluate(classifier: Classifier, examples: list[Example], task: Task, worker
         "seconds": round(elapsed, 2),
         "messages_per_s": round(len(examples) / elapsed, 1) if elapsed else None,
     }
+    if task == "urgency":  # `confidence` is the model's confidence in its urgency call
+        ece = expected_calibration_error([r.confidence for r in results], correct)
+        report["calibration_error"] = round(ece, 4)
+    report["confusion_matrix"] = {
+        "labels": labels,
+        "rows_true_columns_predicted": confusion_matrix(truth, predicted, labels=labels).tolist(),
+    }
+    return report
+
+
+def _excerpt(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= EXCERPT else line[: EXCERPT - 1] + "…"

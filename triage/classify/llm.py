@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
 
 from triage.classify.base import BackendUnavailable
+from triage.classify.categories import Category
 from triage.classify.redact import redact
 from triage.message import Sentiment, SupportMessage, Triage, Urgency
 from triage.settings import LLMSettings
@@ -42,7 +43,7 @@ class Answer(BaseModel):
     confidence: float
 
 
-def instructions(categories: Sequence[str]) -> str:
+def instructions(categories: Sequence[Category]) -> str:
     """The static system prompt: identical for every message, so it can be cached."""
     return f"""You triage customer-support messages for a support team.
 
@@ -61,10 +62,12 @@ Answer with one JSON object with exactly these fields:
   "normal": a question or problem with a workaround; the usual queue.
   "low": praise, feature ideas, feedback, no action needed soon.
 - "sentiment": the customer's feeling: "negative", "neutral" or "positive".
-- "category": exactly one of {", ".join(categories)}.
+- "category": exactly one of these names (the team's categories, each with what it covers):
+{chr(10).join(f"  {c.name}: {c.description}" for c in categories)}
 - "language": the ISO 639-1 code of the message's language, e.g. "en", "es", "de".
-- "summary": one line in English, at most 200 characters, saying what the customer needs. Do not
-  copy personal data.
+- "summary": one line, at most 200 characters, saying what the customer needs or what is wrong.
+  Always in English, whatever the message's language (a non-English message gets an English
+  summary; "language" still names the message's own language). Do not copy personal data.
 - "confidence": your confidence in the urgency label, from 0 to 1."""
 
 
@@ -122,12 +125,12 @@ def _wait(state: RetryCallState) -> float:
 
 
 class LLMClassifier:
-    def __init__(self, settings: LLMSettings, categories: Sequence[str]) -> None:
+    def __init__(self, settings: LLMSettings, categories: Sequence[Category]) -> None:
         self.settings = settings
-        self.categories = list(categories)
+        self.categories = [category.name for category in categories]
         self.name = f"llm:{settings.model}"
         self._per_thread = threading.local()
-        self.system_prompt = instructions(self.categories)
+        self.system_prompt = instructions(categories)
         if settings.response_format == "json_schema":
             self.response_format: dict[str, Any] = response_schema(self.categories)
         else:

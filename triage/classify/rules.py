@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from triage.classify.headline import headline
 from triage.message import SupportMessage, Triage
 
 URGENT_WORDS = (
@@ -270,14 +271,6 @@ def detect_language(text: str) -> str:
     return best if scores[best] > 0 else "en"
 
 
-def summarize(message: SupportMessage, limit: int = 200) -> str:
-    """The subject or the first sentence, on one line."""
-    source = message.subject or message.body
-    line = " ".join(source.split())
-    first = re.split(r"(?<=[.!?])\s", line, maxsplit=1)[0]
-    return first if len(first) <= limit else first[: limit - 1].rstrip() + "…"
-
-
 class RulesClassifier:
     name = "rules"
 
@@ -316,7 +309,7 @@ class RulesClassifier:
             sentiment=sentiment,
             category=category,
             language=detect_language(text),
-            summary=summarize(message),
+            summary=headline(message),
             confidence=round(min(0.9, 0.4 + 0.1 * evidence), 2),
             model=self.name,
         )

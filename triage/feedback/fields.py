@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from triage.classify.categories import category_names
 from triage.message import URGENCY_ORDER
 from triage.settings import Settings
 
@@ -24,5 +25,6 @@ def values(field: str, categories: Sequence[str]) -> tuple[str, ...]:
 
 
 def category_choices(settings: Settings) -> list[str]:
-    """The categories a person can choose: the classifier's configured ones."""
-    return list(settings.classifier.categories)
+    """The categories a person can choose: those the classifier outputs (the categories file's, or a
+    trained category head's in TRIAGE_CLASSIFIER__MODEL_DIR)."""
+    return category_names(settings.classifier)

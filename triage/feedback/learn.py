@@ -10,30 +10,28 @@ have met them).
 
 from __future__ import annotations
 
-import shutil
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 from sqlalchemy import select
 
 from triage.classify.base import Classifier
-from triage.classify.embedded import PACKAGED_MODELS, Encoder, Head, message_text
-from triage.classify.evaluate import URGENT_LEVELS, EvalDataError, Example
+from triage.classify.embedded import Encoder, Head, message_text
+from triage.classify.evaluate import URGENT_LEVELS, EvalDataError, Example, Task
 from triage.classify.train import Trained, train
 from triage.message import SupportMessage, Triage
 from triage.store import Store
 from triage.store.tables import LabelRow, MessageRow
 
-StoreTask = Literal["urgency", "sentiment", "category"]
-TASKS: tuple[StoreTask, ...] = ("urgency", "sentiment", "category")
+TASKS: tuple[Task, ...] = ("urgency", "sentiment", "category")
 HELD_OUT_SHARE = 0.2  # the latest fifth of the labels is held out
-MIN_PER_CLASS = 5  # the head's 5-fold cross-validation needs this many labels of each class
-SERVED_HEADS = ("sentiment", "urgency")  # what the embedded backend loads from TRIAGE_CLASSIFIER__MODEL_DIR
+# A class with fewer labels is left out rather than learned from one or two examples, which the
+# head's cross-validation could hardly check.
+MIN_PER_CLASS = 5
 
 
 class NotEnoughLabels(EvalDataError):
@@ -50,18 +48,18 @@ class Labelled:
     at: datetime
 
 
-def as_class(task: StoreTask, value: str) -> str:
+def as_class(task: Task, value: str) -> str:
     """The class a head learns: urgency is urgent (high or urgent) or normal, as `triage eval` scores it."""
     if task == "urgency":
         return "urgent" if value in URGENT_LEVELS else "normal"
     return value
 
 
-def judged(triage: Triage, task: StoreTask) -> str:
+def judged(triage: Triage, task: Task) -> str:
     return as_class(task, getattr(triage, task))
 
 
-def labelled(store: Store, task: StoreTask, since: datetime) -> list[Labelled]:
+def labelled(store: Store, task: Task, since: datetime) -> list[Labelled]:
     """Each message with a label for `task` given since `since`, with its latest label; oldest first."""
     query = (
         select(LabelRow, MessageRow.parsed)
@@ -91,7 +89,7 @@ def trainable(examples: list[Labelled]) -> tuple[list[Labelled], dict[str, int]]
 def fit(
     encoder: Encoder,
     examples: list[Labelled],
-    task: StoreTask,
+    task: Task,
     extra: list[Example] | None = None,
     extra_weight: float = 5.0,
 ) -> Trained:
@@ -104,19 +102,9 @@ def fit(
         )
     rows = [Example(message_text(example.message), example.label) for example in kept]
     try:
-        return train(encoder, rows, task, extra or [], extra_weight)  # type: ignore[arg-type]
+        return train(encoder, rows, task, extra or [], extra_weight)
     except ValueError as error:
         raise NotEnoughLabels(f"{task}: {error}") from None
-
-
-def complete_model_dir(out: Path) -> list[str]:
-    """Copy the packaged heads the directory lacks, since the embedded backend loads both from it."""
-    copied = []
-    for name in SERVED_HEADS:
-        if not (out / f"{name}.npz").exists():
-            shutil.copyfile(PACKAGED_MODELS / f"{name}.npz", out / f"{name}.npz")
-            copied.append(name)
-    return copied
 
 
 def agreement(store: Store, since: datetime) -> dict[str, dict[str, Any]]:
@@ -134,9 +122,7 @@ def agreement(store: Store, since: datetime) -> dict[str, dict[str, Any]]:
     return found
 
 
-def held_out(
-    encoder: Encoder, current: Classifier, examples: list[Labelled], task: StoreTask
-) -> dict[str, Any]:
+def held_out(encoder: Encoder, current: Classifier, examples: list[Labelled], task: Task) -> dict[str, Any]:
     """Train on the earlier labels, score the trained head and the current model on the latest ones."""
     cut = round(len(examples) * (1 - HELD_OUT_SHARE))
     earlier, later = examples[:cut], examples[cut:]
@@ -145,8 +131,8 @@ def held_out(
     trained = fit(encoder, earlier, task)
     truth = [example.label for example in later]
     now = [judged(current.classify(example.message), task) for example in later]
-    embeddings = encoder.encode([message_text(example.message) for example in later])
-    new = predict(trained.head, embeddings, task)
+    texts = [message_text(example.message) for example in later]
+    new = predict(trained.head, encoder.encode(texts), texts, task)
     return {
         "trained_on": len(earlier),
         "held_out": len(later),
@@ -160,15 +146,16 @@ def held_out(
     }
 
 
-def predict(head: Head, embeddings: np.ndarray, task: StoreTask) -> list[str]:
-    probabilities = head.probabilities(embeddings)
+def predict(head: Head, embeddings: np.ndarray, texts: list[str], task: Task) -> list[str]:
+    """What a freshly trained head says (urgency: urgent at its decision threshold, as `high` is)."""
+    probabilities = head.probabilities(embeddings, texts)
     if task == "urgency":
         threshold = head.threshold if head.threshold is not None else 0.5
         return ["urgent" if p >= threshold else "normal" for p in probabilities[:, 1]]
     return [head.classes[i] for i in probabilities.argmax(axis=1)]
 
 
-def scores(truth: list[str], predicted: list[str], task: StoreTask) -> dict[str, Any]:
+def scores(truth: list[str], predicted: list[str], task: Task) -> dict[str, Any]:
     """Accuracy and macro-F1; for urgency also the urgent class's precision, recall and F1."""
     classes = sorted(set(truth) | set(predicted))
     found: dict[str, Any] = {
@@ -189,7 +176,7 @@ def scores(truth: list[str], predicted: list[str], task: StoreTask) -> dict[str,
     return found
 
 
-def headline(task: StoreTask) -> str:
+def headline(task: Task) -> str:
     """The figure a task is judged by: urgent F1 (a missed urgent case is the worst error), else
     macro-F1 for sentiment and accuracy for category."""
     return {"urgency": "urgent_f1", "sentiment": "macro_f1", "category": "accuracy"}[task]

@@ -13,13 +13,11 @@ from rich.console import Console
 from rich.table import Table
 
 from triage.classify.embedded import EmbeddedClassifier, Encoder
-from triage.classify.evaluate import EvalDataError, Example, read_examples
+from triage.classify.evaluate import EvalDataError, Example, Task, read_examples
 from triage.feedback.learn import (
     TASKS,
     NotEnoughLabels,
-    StoreTask,
     agreement,
-    complete_model_dir,
     fit,
     headline,
     held_out,
@@ -46,7 +44,7 @@ def _store() -> Store:
     return store
 
 
-def train_from_store(task: StoreTask, out: Path, since: str, extra: Path | None, extra_weight: float) -> None:
+def train_from_store(task: Task, out: Path, since: str, extra: Path | None, extra_weight: float) -> None:
     """Fit TASK's head on the team's latest label of each message labelled since `since`."""
     start = since_when(since)
     store = _store()
@@ -54,11 +52,7 @@ def train_from_store(task: StoreTask, out: Path, since: str, extra: Path | None,
         examples = labelled(store, task, start)
     finally:
         store.close()
-    more: list[Example] = []
-    if extra is not None:
-        if task == "category":
-            raise EvalDataError("--extra: a CSV gives sentiment or urgency rows, not categories")
-        more = read_examples(extra, task)
+    more: list[Example] = read_examples(extra, task).examples if extra is not None else []
     with console.status(f"embedding {len(examples) + len(more)} messages and fitting the {task} head"):
         try:
             trained = fit(Encoder(), examples, task, more, extra_weight)
@@ -68,22 +62,19 @@ def train_from_store(task: StoreTask, out: Path, since: str, extra: Path | None,
     trained.head.save(
         path, note=f"trained by `triage train --from-store` on {len(examples)} labelled messages"
     )
-    copied = complete_model_dir(out)
     classes = ", ".join(f"{n} {label}" for label, n in sorted(Counter(e.label for e in examples).items()))
-    metric = "urgent F1" if task == "urgency" else "macro-F1"
+    metric = {"urgency": "urgent F1", "category": "accuracy"}.get(task, "macro-F1")
     console.print(
         f"saved {path}: {len(examples)} messages labelled since {start:%Y-%m-%d} ({classes})"
         + (f" and {len(more)} rows of {extra}" if more else "")
-        + f"; 5-fold CV {metric} {trained.cv_f1:.3f}"
+        + f"; {trained.validation} {metric} {trained.cv_score:.3f}"
     )
     if rare := trainable(examples)[1]:
         console.print(f"left out (fewer than 5 labels): {', '.join(f'{k} ({n})' for k, n in rare.items())}")
-    if copied:
-        console.print(f"copied the packaged {' and '.join(copied)} head beside it: the directory is complete")
-    console.print(f"serve it: TRIAGE_CLASSIFIER__MODEL_DIR={out}")
+    console.print(f"serve it: TRIAGE_CLASSIFIER__MODEL_DIR={out} (heads missing there come from the package)")
 
 
-def eval_from_store(task: StoreTask | None, since: str, as_json: bool) -> None:
+def eval_from_store(task: Task | None, since: str, as_json: bool) -> None:
     """Model-vs-team agreement per field, and held-out scores of a head trained on earlier labels."""
     start = since_when(since)
     settings = load_settings()

@@ -11,13 +11,14 @@ import difflib
 import re
 import typing
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pydantic import BaseModel
 
+from triage.classify.categories import category_names
 from triage.message import URGENCY_ORDER, SupportMessage, Triage
 from triage.routing.matchers import ORDERED, Matcher
-from triage.settings import DEFAULT_CATEGORIES, Settings
+from triage.settings import ClassifierSettings, Settings
 
 FREE_PREFIX = "metadata."  # producers put anything there
 NUMERIC = ("confidence", "prompt_tokens", "completion_tokens", "cost_usd")
@@ -26,10 +27,10 @@ NUMERIC = ("confidence", "prompt_tokens", "completion_tokens", "cost_usd")
 def _schema_paths(model: type[BaseModel], prefix: str = "") -> list[str]:
     """Dotted paths of a pydantic model's fields, nested models included (customer.tier, ticket.id)."""
     paths = []
-    for name, field in model.model_fields.items():
+    for name, info in model.model_fields.items():
         nested = [
             arg
-            for arg in (field.annotation, *typing.get_args(field.annotation))
+            for arg in (info.annotation, *typing.get_args(info.annotation))
             if isinstance(arg, type) and issubclass(arg, BaseModel)
         ]
         if nested:
@@ -51,11 +52,12 @@ def did_you_mean(word: str, known: Iterable[str]) -> str:
 class Vocabulary:
     """The values a case's closed fields take; categories come from the classifier's configuration."""
 
-    categories: tuple[str, ...] = DEFAULT_CATEGORIES
+    categories: tuple[str, ...] = field(default_factory=lambda: tuple(category_names(ClassifierSettings())))
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Vocabulary:
-        return cls(tuple(settings.classifier.categories))
+        """The categories the configured classifier gives (its categories file, or a trained head's)."""
+        return cls(tuple(category_names(settings.classifier)))
 
     @property
     def values(self) -> dict[str, tuple[str, ...]]:
