@@ -67,7 +67,8 @@ def train_from_store(task: Task, out: Path, since: str, extra: Path | None, extr
     console.print(
         f"saved {path}: {len(examples)} messages labelled since {start:%Y-%m-%d} ({classes})"
         + (f" and {len(more)} rows of {extra}" if more else "")
-        + f"; {trained.validation} {metric} {trained.cv_score:.3f}"
+        + f"; {trained.validation} {metric} {trained.cv_score:.3f}",
+        soft_wrap=True,
     )
     if rare := trainable(examples)[1]:
         console.print(f"left out (fewer than 5 labels): {', '.join(f'{k} ({n})' for k, n in rare.items())}")
