@@ -1,6 +1,6 @@
 """An outage surge through `triage run`: what reaches the on-call channel, and when.
 
-    python benchmarks/surge.py                    # grouped: the routing file of README "Grouping"
+    python benchmarks/surge.py                    # grouped: the routing of docs/routing.md "Grouping"
     python benchmarks/surge.py --no-grouping      # before: one alert per case
     python benchmarks/surge.py --kill             # kill -9 the worker in the middle of the surge
     python benchmarks/surge.py --backend embedded # the default model judges (else a keyword LLM stand-in)
