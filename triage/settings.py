@@ -11,6 +11,7 @@ import typing
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
@@ -366,7 +367,8 @@ def load_settings(**overrides: Any) -> Settings:
         if isinstance(error.__cause__, UnreadableVariable):
             raise SettingsError(f"invalid setting: {error.__cause__}") from None
         raise SettingsError(f"invalid setting: {error}: {error.__cause__}") from None
-    except (OSError, ValueError) as error:  # an unreadable or malformed YAML file
-        raise SettingsError(
-            f"cannot read settings from {config_file or DEFAULT_CONFIG_FILE}: {error}"
-        ) from None
+    except (OSError, ValueError, yaml.YAMLError) as error:  # an unreadable or malformed YAML file
+        mark = getattr(error, "problem_mark", None)
+        where = f"{config_file or DEFAULT_CONFIG_FILE}" + (f":{mark.line + 1}" if mark else "")
+        reason = getattr(error, "problem", None) or " ".join(str(error).split())
+        raise SettingsError(f"cannot read settings from {where}: {reason}") from None
