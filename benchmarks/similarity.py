@@ -92,9 +92,8 @@ def surges(encoder: Encoder, meaning: Meaning | None, rows: list[dict[str, str]]
     by_category: dict[str, list[int]] = defaultdict(list)
     for index, row in enumerate(rows):
         by_category[row["category"]].append(index)
-    print(
-        f"{len(rows)} messages, {len({r['incident'] for r in rows})} incidents in {len(by_category)} categories"
-    )
+    incidents = len({row["incident"] for row in rows})
+    print(f"{len(rows)} messages, {incidents} incidents in {len(by_category)} categories")
     print("threshold   alerts per incident   cases merged into another incident")
     rng = random.Random(0)
     for threshold in THRESHOLDS:
@@ -140,8 +139,9 @@ def intents(
         joins = top >= threshold
         right = float((joins & (best == owner)).mean())
         wrong = float((joins & (best != owner)).mean())
+        split = 1 - right - wrong
         print(
-            f"  {threshold:.2f}       {right:6.1%}                 {wrong:6.1%}                {1 - right - wrong:6.1%}"
+            f"  {threshold:.2f}       {right:6.1%}                 {wrong:6.1%}                {split:6.1%}"
         )
 
 

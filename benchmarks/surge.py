@@ -1,6 +1,6 @@
 """An outage surge through `triage run`: what reaches the on-call channel, and when.
 
-    python benchmarks/surge.py                    # grouped: the routing file of README "Grouping"
+    python benchmarks/surge.py                    # grouped: the routing of docs/routing.md "Grouping"
     python benchmarks/surge.py --no-grouping      # before: one alert per case
     python benchmarks/surge.py --kill             # kill -9 the worker in the middle of the surge
     python benchmarks/surge.py --backend embedded # the default model judges (else a keyword LLM stand-in)
@@ -210,9 +210,8 @@ def main() -> None:
                 worker.send_signal(signal.SIGKILL)
                 worker.wait()
                 killed = True
-                print(
-                    f"killed the worker at {time.time() - started:.1f}s, {stored(database)} cases stored; restarting"
-                )
+                at = time.time() - started
+                print(f"killed the worker at {at:.1f}s, {stored(database)} cases stored; restarting")
                 worker = start_worker(env, log)
         producer.flush()
         producer.close()
@@ -220,7 +219,7 @@ def main() -> None:
         last_activity = time.time()
         seen = 0
         while time.time() - last_activity < args.quiet_s:
-            activity = len(slack.messages) + len(getattr(slack, 'updates', []))
+            activity = len(slack.messages) + len(getattr(slack, "updates", []))
             if activity != seen:
                 seen, last_activity = activity, time.time()
             time.sleep(0.5)
@@ -242,19 +241,17 @@ def report(slack: FakeSlack, zendesk: FakeZendesk, database: Path, sent_at, star
     counts = [int(n) for m in outage_posts for n in re.findall(r"(\d+) cases", m["text"])]
     mode = "before (no grouping)" if args.no_grouping else "grouped"
     print(f"\n{mode}, backend {args.backend}{', worker killed mid-surge' if args.kill else ''}:")
-    print(
-        f"  outage posts in {CHANNEL}: {len(outage_posts)} top-level ({sum(m['text'].startswith('Escalated') for m in outage_posts)} escalations), "
-        f"{len(replies)} thread replies, {len(getattr(slack, 'updates', []))} chat.update calls, {slack.rejected_429} answers 429"
-    )
+    escalations = sum(m["text"].startswith("Escalated") for m in outage_posts)
+    updates = len(getattr(slack, "updates", []))  # the stand-in before grouping did not count them
+    print(f"  outage posts in {CHANNEL}: {len(outage_posts)} top-level ({escalations} escalations),")
+    print(f"    {len(replies)} thread replies, {updates} chat.update calls, {slack.rejected_429} answers 429")
     if counts:
-        print(
-            f"  the incident's final text counts {max(counts)} cases: {max(outage_posts, key=lambda m: m['ts'])['text']!r}"
-        )
+        latest = max(outage_posts, key=lambda m: m["ts"])["text"]
+        print(f"  the incident's final text counts {max(counts)} cases: {latest!r}")
     if takeover_posts:
         delay = float(takeover_posts[0]["ts"]) - sent_at["takeover-1"]
-        print(
-            f"  the unrelated urgent case was posted {delay:.1f}s after it arrived ({takeover_posts[0]['text'][:70]!r})"
-        )
+        shown = takeover_posts[0]["text"][:70]
+        print(f"  the unrelated urgent case was posted {delay:.1f}s after it arrived ({shown!r})")
     else:
         print("  the unrelated urgent case was NOT posted")
     print(f"  the channel went quiet {quiet_at - started:.0f}s after the surge began")
@@ -265,10 +262,12 @@ def report(slack: FakeSlack, zendesk: FakeZendesk, database: Path, sent_at, star
                 "SELECT status, count(*) FROM deliveries WHERE receiver = 'oncall' GROUP BY status"
             ).fetchall()
         )
-        incidents = connection.execute("SELECT receiver, group_key, case_count FROM incidents").fetchall()
-    print(
-        f"  store: {messages} of {len(sent_at)} messages; oncall deliveries by status {statuses}; incidents {incidents}"
-    )
+        try:
+            incidents = connection.execute("SELECT receiver, group_key, case_count FROM incidents").fetchall()
+        except sqlite3.OperationalError:  # a store from before grouping
+            incidents = []
+    print(f"  store: {messages} of {len(sent_at)} messages; oncall deliveries by status {statuses}")
+    print(f"  incidents (receiver, group, cases): {incidents}")
     problems = [t for t in zendesk.tickets.values() if t.get("type") == "problem"]
     linked = sum(1 for t in zendesk.tickets.values() if t.get("type") == "incident")
     print(f"  Zendesk: {len(problems)} problem ticket(s), {linked} tickets linked to one as incidents")

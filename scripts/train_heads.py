@@ -10,7 +10,7 @@
 - triage/classify/models/urgency_router.npz: which expert judges a message: support-desk messages
   (data/support_examples.csv) versus community-forum posts (the MOOC forum posts' dev split).
 - triage/classify/models/urgency_forum.npz (not rebuilt here): the forum expert, trained on the forum
-  posts with the first 200 support examples (see README, "Data and licences").
+  posts with the first 200 support examples (see docs/classification.md, "Data and licences").
 
 `--cache DIR` keeps the embeddings as .npy files between runs (encoding is the slow part).
 """

@@ -148,3 +148,13 @@ def test_other_database_urls_are_refused_clearly(monkeypatch, url):
         SettingsError, match=r"TRIAGE_DATABASE_URL \(database_url\): must start with sqlite:///"
     ):
         load_settings()
+
+
+def test_a_yaml_settings_file_that_does_not_parse_is_one_line_with_its_line(monkeypatch, tmp_path):
+    config = tmp_path / "bad.yaml"
+    config.write_text("kafka:\n  group_id: [1, 2\n")
+    monkeypatch.setenv("TRIAGE_CONFIG", str(config))
+    with pytest.raises(
+        SettingsError, match=rf"^cannot read settings from {re.escape(str(config))}:3: expected"
+    ):
+        load_settings()

@@ -103,7 +103,7 @@ def replay_(
 ) -> None:
     """Send dead-lettered records back to the input topic with their original key, value and headers.
 
-    Each record is replayed at most once, whatever the filters (see "Dead-letter topic" in README.md).
+    Each record is replayed at most once, whatever the filters (see docs/operations.md, "Dead-letter topic").
     """
     with one_line_errors():
         filters = _filters(since, reason)

@@ -11,6 +11,7 @@ import typing
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
@@ -35,21 +36,45 @@ class Section(BaseModel):
 
 
 class KafkaSettings(Section):
-    bootstrap_servers: str = Field("", description="host:port[,host:port]; empty = none configured")
-    group_id: str = Field("triage", min_length=1)
-    input_topic: str = Field("support.messages", min_length=1)
-    results_topic: str = Field("support.triaged", min_length=1)
-    dlq_topic: str = Field("support.messages.dlq", min_length=1)
-    session_timeout_ms: int = Field(10_000, ge=1000)
-    heartbeat_interval_ms: int = Field(3_000, ge=100)
-    max_poll_records: int = Field(500, ge=1)
-    poll_timeout_ms: int = Field(500, ge=10)
+    bootstrap_servers: str = Field(
+        "",
+        description=(
+            "host:port[,host:port]; required by `run`, `produce` and `dlq`; `demo` embeds a broker when unset"
+        ),
+    )
+    group_id: str = Field(
+        "triage", min_length=1, description="consumer group; run more workers with the same id to scale out"
+    )
+    input_topic: str = Field("support.messages", min_length=1, description="where messages are read")
+    results_topic: str = Field(
+        "support.triaged", min_length=1, description="one record per processed message"
+    )
+    dlq_topic: str = Field(
+        "support.messages.dlq",
+        min_length=1,
+        description="records that could not be processed, with the reason",
+    )
+    session_timeout_ms: int = Field(
+        10_000, ge=1000, description="consumer group session timeout (the embedded broker wants 2000)"
+    )
+    heartbeat_interval_ms: int = Field(
+        3_000, ge=100, description="consumer heartbeat (the embedded broker wants 300)"
+    )
+    max_poll_records: int = Field(500, ge=1, description="records per poll at most")
+    poll_timeout_ms: int = Field(
+        500, ge=10, description="longest wait of one poll (50 ms while messages are in flight)"
+    )
     bootstrap_timeout_ms: int = Field(
-        10_000, ge=100, description="how long a command waits for the first broker before it gives up"
+        10_000,
+        ge=100,
+        description=(
+            "how long `run`, `demo`, `produce` and `dlq` wait for a first broker before they stop with "
+            "one `error:` line"
+        ),
     )
     create_topics: bool = Field(True, description="create missing topics at start (Tansu has no auto-create)")
     partitions: int = Field(6, ge=1, description="partitions for topics the worker creates")
-    replication_factor: int = Field(1, ge=1)
+    replication_factor: int = Field(1, ge=1, description="for topics the worker creates")
     client: dict[str, Any] = Field(
         default_factory=dict,
         description="extra kafka-python settings passed through (security_protocol, sasl_*, fetch sizes)",
@@ -66,20 +91,30 @@ class KafkaSettings(Section):
 
 
 class ClassifierSettings(Section):
-    backend: Literal["rules", "embedded", "llm"] = "embedded"
+    backend: Literal["rules", "embedded", "llm"] = Field(
+        "embedded",
+        description="`embedded` (offline model), `llm` (OpenAI-compatible), `rules` (keyword baseline)",
+    )
     model_dir: Path | None = Field(
         None, description="heads from `triage train`; heads missing there come from the package"
     )
     fallback: Literal["embedded", "rules"] = Field(
-        "embedded", description="used with degraded=true when the LLM is down"
+        "embedded",
+        description=(
+            "what classifies (with `degraded: true`) when the LLM is unavailable: `embedded` or `rules`"
+        ),
     )
     categories_file: Path = Field(
-        DEFAULT_CATEGORIES_FILE, description="the categories: name, description, examples"
+        DEFAULT_CATEGORIES_FILE,
+        description="the categories: name, description, examples; outside a checkout the packaged copy",
     )
     categories: list[str] | None = Field(
         None,
         min_length=1,
-        description="a selection of the categories file's names; unset: all of them",
+        description=(
+            "a selection of the categories file's names; unset: all of them; a name not in the file stops"
+            " start-up"
+        ),
     )
 
     def categories_path(self) -> Path:
@@ -93,22 +128,29 @@ class ClassifierSettings(Section):
 class Price(Section):
     """US dollars per million tokens."""
 
-    input: float = Field(ge=0)
-    output: float = Field(ge=0)
-    cached_input: float | None = Field(None, ge=0)
+    input: float = Field(ge=0, description="per million prompt tokens")
+    output: float = Field(ge=0, description="per million completion tokens")
+    cached_input: float | None = Field(
+        None, ge=0, description="per million prompt tokens served from the cache; unset: the input price"
+    )
 
 
 class LLMSettings(Section):
-    base_url: str = "https://api.openai.com/v1"
-    api_key: str = ""
-    model: str = "gpt-4o-mini"
+    base_url: str = Field(
+        "https://api.openai.com/v1",
+        description="any OpenAI-compatible chat-completions server (OpenAI, vLLM, Ollama, llama.cpp server)",
+    )
+    api_key: str = Field("", description="the key sent to that server")
+    model: str = Field(
+        "gpt-4o-mini", description="the model asked, and the row of `prices` used for the cost"
+    )
     timeout_s: float = Field(20.0, gt=0, description="one HTTP call")
     max_attempts: int = Field(4, ge=1, description="calls per message, retries on 429, 5xx and timeouts")
     max_retry_time_s: float = Field(30.0, gt=0, description="total time one message may spend retrying")
     response_format: Literal["json_schema", "json_object"] = Field(
         "json_schema", description="json_object for servers without structured outputs"
     )
-    temperature: float = Field(0.0, ge=0, le=2)
+    temperature: float = Field(0.0, ge=0, le=2, description="sampling temperature of every call")
     breaker_failures: int = Field(5, ge=1, description="consecutive failures that open the circuit")
     breaker_cooldown_s: float = Field(30.0, gt=0, description="how long an open circuit skips the LLM")
     prices: dict[str, Price] = Field(
@@ -116,13 +158,18 @@ class LLMSettings(Section):
             "gpt-4o-mini": Price(input=0.15, output=0.60, cached_input=0.075),
             "gpt-4o": Price(input=2.50, output=10.00, cached_input=1.25),
             "gpt-4.1-mini": Price(input=0.40, output=1.60, cached_input=0.10),
-        }
+        },
+        description=(
+            "USD per million input, cached input and output tokens, by model name; a model not listed costs 0"
+        ),
     )
 
 
 class SlackSettings(Section):
-    token: str = ""
-    base_url: str = "https://slack.com/api/"
+    token: str = Field(
+        "", description="Slack Web API bot token; without it Slack deliveries are skipped and counted"
+    )
+    base_url: str = Field("https://slack.com/api/", description="the Slack Web API")
     app_token: str = Field(
         "",
         description=(
@@ -133,9 +180,15 @@ class SlackSettings(Section):
 
 
 class HelpdeskSettings(Section):
-    base_url: str = ""
-    email: str = ""
-    api_token: str = ""
+    base_url: str = Field(
+        "",
+        description=(
+            "Zendesk API, e.g. https://acme.zendesk.com; without it helpdesk deliveries are skipped and "
+            "counted"
+        ),
+    )
+    email: str = Field("", description="the Zendesk agent's e-mail (basic auth `email/token:api_token`)")
+    api_token: str = Field("", description="the Zendesk API token")
 
 
 class FeedbackSettings(Section):
@@ -158,7 +211,9 @@ class FeedbackSettings(Section):
 
 
 class HTTPSettings(Section):
-    port: int = Field(8080, ge=0, le=65535)
+    port: int = Field(
+        8080, ge=0, le=65535, description="`/healthz`, `/readyz`, `/metrics`; 0 picks a free port"
+    )
 
 
 class WorkerSettings(Section):
@@ -171,17 +226,27 @@ class WorkerSettings(Section):
     shutdown_grace_s: float = Field(
         30.0, ge=0, description="on SIGTERM, time to finish in-flight work and flush the outbox"
     )
-    max_body_bytes: int = Field(64 * 1024, ge=1, description="larger bodies go to the dead-letter topic")
+    max_body_bytes: int = Field(
+        64 * 1024, ge=1, description="larger bodies are dead-lettered as `body_too_large`"
+    )
     retry_backoff_s: float = Field(1.0, gt=0, description="first wait after a transient failure")
-    retry_backoff_max_s: float = Field(30.0, gt=0)
+    retry_backoff_max_s: float = Field(30.0, gt=0, description="longest wait after a transient failure")
     delivery_lease_s: float = Field(
         60.0, gt=0, description="a claimed delivery not finished in this time is taken over (its sender died)"
     )
 
 
 class LogSettings(Section):
-    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    format: Literal["json", "text"] = "json"
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="DEBUG also shows the Kafka client's own log lines"
+    )
+    format: Literal["json", "text"] = Field(
+        "json",
+        description=(
+            "`json`: one object per line, with message and conversation ids, never message text; `text`: "
+            "timestamped lines"
+        ),
+    )
 
 
 class Settings(BaseSettings):
@@ -192,19 +257,33 @@ class Settings(BaseSettings):
         extra="forbid",
     )
 
-    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
-    database_url: str = "sqlite:///triage.db"
-    routing_file: Path = DEFAULT_ROUTING_FILE
-    classifier: ClassifierSettings = Field(default_factory=ClassifierSettings)
-    llm: LLMSettings = Field(default_factory=LLMSettings)
-    slack: SlackSettings = Field(default_factory=SlackSettings)
-    helpdesk: HelpdeskSettings = Field(default_factory=HelpdeskSettings)
-    feedback: FeedbackSettings = Field(default_factory=FeedbackSettings)
-    http: HTTPSettings = Field(default_factory=HTTPSettings)
-    worker: WorkerSettings = Field(default_factory=WorkerSettings)
-    log: LogSettings = Field(default_factory=LogSettings)
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings, description="the broker, topics and consumer")
+    database_url: str = Field(
+        "sqlite:///triage.db",
+        description=(
+            "the store: `sqlite:///FILE`, or `postgresql://user:pass@host:5432/db` in production; "
+            "migrated on start"
+        ),
+    )
+    routing_file: Path = Field(
+        DEFAULT_ROUTING_FILE,
+        description="the route tree; outside a checkout the default path falls back to the packaged example",
+    )
+    classifier: ClassifierSettings = Field(
+        default_factory=ClassifierSettings, description="which model judges the messages"
+    )
+    llm: LLMSettings = Field(default_factory=LLMSettings, description="the `llm` backend's server")
+    slack: SlackSettings = Field(default_factory=SlackSettings, description="Slack receivers")
+    helpdesk: HelpdeskSettings = Field(default_factory=HelpdeskSettings, description="helpdesk receivers")
+    feedback: FeedbackSettings = Field(
+        default_factory=FeedbackSettings, description="the team's corrections from Slack and the helpdesk"
+    )
+    http: HTTPSettings = Field(default_factory=HTTPSettings, description="the health and metrics server")
+    worker: WorkerSettings = Field(default_factory=WorkerSettings, description="concurrency, limits, retries")
+    log: LogSettings = Field(default_factory=LogSettings, description="the log's level and format")
     store_original_text: bool = Field(
-        True, description="false: the store keeps only the redacted subject and body, and no customer e-mail"
+        True,
+        description="false: nothing unredacted reaches the store (free text redacted, no customer e-mail)",
     )
 
     def routing_path(self) -> Path:
@@ -317,7 +396,8 @@ def load_settings(**overrides: Any) -> Settings:
         if isinstance(error.__cause__, UnreadableVariable):
             raise SettingsError(f"invalid setting: {error.__cause__}") from None
         raise SettingsError(f"invalid setting: {error}: {error.__cause__}") from None
-    except (OSError, ValueError) as error:  # an unreadable or malformed YAML file
-        raise SettingsError(
-            f"cannot read settings from {config_file or DEFAULT_CONFIG_FILE}: {error}"
-        ) from None
+    except (OSError, ValueError, yaml.YAMLError) as error:  # an unreadable or malformed YAML file
+        mark = getattr(error, "problem_mark", None)
+        where = f"{config_file or DEFAULT_CONFIG_FILE}" + (f":{mark.line + 1}" if mark else "")
+        reason = getattr(error, "problem", None) or " ".join(str(error).split())
+        raise SettingsError(f"cannot read settings from {where}: {reason}") from None

@@ -128,7 +128,7 @@ class Worker:
         self.tracker = OffsetTracker()
         self.stats = Stats()
         # A wide window: the client hands out one partition's records at a time, and a window of only
-        # a few conversations would leave threads idle behind their order (see README, Concurrency).
+        # a few conversations would leave threads idle behind their order (see docs/design.md, Concurrency).
         self.max_in_flight = settings.worker.max_in_flight or 16 * settings.worker.concurrency
         self.executor: KeyedExecutor | None = None
         self._stopping = threading.Event()

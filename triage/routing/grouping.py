@@ -18,7 +18,7 @@ DEFAULT_WAIT = timedelta(seconds=10)
 DEFAULT_INTERVAL = timedelta(minutes=1)
 DEFAULT_IDLE = timedelta(minutes=30)
 # On our own labelled support incidents (data/incident_examples.csv, `python benchmarks/similarity.py
-# data/incident_examples.csv`), 0.30 makes about two alerts per incident and merges 2.4% of the cases
+# data/incident_examples.csv`), 0.30 makes about two alerts per incident and merges 2.5% of the cases
 # into another problem's incident; lower merges more (the worse error), higher splits more.
 DEFAULT_SIMILARITY = 0.30
 
