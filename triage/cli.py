@@ -34,6 +34,7 @@ from triage.classify.categories import CategoriesError
 from triage.classify.evaluate import EvalDataError, LabelledFile, Task, evaluate, read_examples
 from triage.classify.llm import LLMUnavailable
 from triage.dlq_cli import dlq_app
+from triage.feedback.store_commands import eval_from_store, train_from_store
 from triage.kafka import BrokerUnavailable
 from triage.message import SupportMessage
 from triage.ops.http import OpsPortError, OpsServer
@@ -350,19 +351,29 @@ def classify(
 
 @app.command(name="eval")
 def eval_(
-    csv_file: Annotated[Path, typer.Argument(metavar="CSV", help="columns text,label")],
+    csv_file: Annotated[Path | None, typer.Argument(metavar="[CSV]", help="columns text,label")] = None,
     task: Annotated[
-        Task, typer.Option(help="sentiment, urgency (high and urgent count as urgent) or category")
-    ],
+        Task | None,
+        typer.Option(help="sentiment, urgency (high and urgent count as urgent) or category"),
+    ] = None,
     backend: Annotated[Backend | None, typer.Option(help="default: TRIAGE_CLASSIFIER__BACKEND")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON object")] = False,
     limit: Annotated[int | None, typer.Option(help="score only the first N rows")] = None,
     errors: Annotated[
         int, typer.Option("--errors", metavar="N", help="list the N most confident mistakes")
     ] = 0,
+    from_store: Annotated[
+        bool, typer.Option("--from-store", help="the team's labels in the store, not a CSV (every task)")
+    ] = False,
+    since: Annotated[str, typer.Option(help="with --from-store: labels given since, e.g. 90d")] = "90d",
 ) -> None:
-    """Score a classifier on a labelled CSV: accuracy, macro-F1, per class, confusions, calibration, speed."""
+    """Score a classifier on a labelled CSV: accuracy, macro-F1, per class, confusions, calibration,
+    speed; or, --from-store, how the model and the team agree, and a head trained on the team's earlier
+    labels."""
     with one_line_errors():
+        if from_store:
+            return eval_from_store(task, since, as_json)
+        task = _csv_task(csv_file, task)
         settings = _classifier_settings(backend)
         data = read_examples(csv_file, task)
         data = LabelledFile(data.examples[:limit], data.empty_lines)
@@ -378,8 +389,10 @@ def eval_(
 
 @app.command(name="train")
 def train_(
-    csv_file: Annotated[Path, typer.Argument(metavar="CSV", help="columns text,label (or text,<task>)")],
     task: Annotated[Task, typer.Option(help="sentiment, urgency or category (any label set)")],
+    csv_file: Annotated[
+        Path | None, typer.Argument(metavar="[CSV]", help="columns text,label (or text,<task>)")
+    ] = None,
     out: Annotated[
         Path, typer.Option(help="directory for the head; point TRIAGE_CLASSIFIER__MODEL_DIR at it")
     ] = Path("models"),
@@ -387,12 +400,20 @@ def train_(
         Path | None, typer.Option(help="more labelled rows, e.g. data/support_examples.csv")
     ] = None,
     extra_weight: Annotated[float, typer.Option(help="sample weight of the --extra rows")] = 5.0,
+    from_store: Annotated[
+        bool, typer.Option("--from-store", help="learn from the team's labels in the store, not a CSV")
+    ] = False,
+    since: Annotated[str, typer.Option(help="with --from-store: labels given since, e.g. 90d")] = "90d",
 ) -> None:
-    """Fit the embedded backend's head for TASK on your own labelled messages."""
+    """Fit the embedded backend's head for TASK on your own labelled messages (a CSV, or --from-store
+    the corrections and confirmations your team gave in Slack and the helpdesk)."""
     from triage.classify.embedded import Encoder
     from triage.classify.train import train
 
     with one_line_errors():
+        if from_store:
+            return train_from_store(task, out, since, extra, extra_weight)
+        task = _csv_task(csv_file, task)
         data = read_examples(csv_file, task)
         more = read_examples(extra, task).examples if extra else []
         rows = len(data.examples) + len(more)
@@ -414,6 +435,15 @@ def train_(
         details = f", {len(trained.head.classes)} categories"
     skipped = f"; {len(data.empty_lines)} rows without text skipped" if data.empty_lines else ""
     console.print(f"saved {path}: {trained.n} rows, {score}{details}{skipped}")
+
+
+def _csv_task(csv_file: Path | None, task: Task | None) -> Task:
+    """A CSV command needs the CSV and --task."""
+    if csv_file is None:
+        raise EvalDataError("name a labelled CSV, or use --from-store")
+    if task is None:
+        raise EvalDataError("--task: sentiment, urgency or category")
+    return task
 
 
 def _show_report(report: dict) -> None:

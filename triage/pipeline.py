@@ -77,39 +77,13 @@ class Pipeline:
             metrics.LLM_TOKENS.labels("prompt").inc(triage.prompt_tokens)
             metrics.LLM_TOKENS.labels("completion").inc(triage.completion_tokens)
             metrics.LLM_COST.inc(triage.cost_usd)
-        fields = case_fields(message, triage)
-        routes = self.routes
-        matches = routes.matches(fields)
-        receivers = [match.receiver for match in matches]
-        case = case_record(message, triage, receivers)
-        alert = {**case, **alert_details(message)}
-        now = datetime.now(UTC)
-        deliveries = []
-        for match in matches:
-            delivery = DeliveryRow(
-                message_id=message.id,
-                conversation_id=message.conversation_key,
-                receiver=match.receiver,
-                payload=alert_payload(alert, match),
-                not_before=match.quiet_hours.deferred_until(now) if match.quiet_hours else None,
-                priority=URGENCY_ORDER.index(triage.urgency),
-            )
-            mode = group_mode(routes, match.receiver)
-            if match.group is not None and mode is not None:
-                delivery.group_key = match.group.key(match.path, fields)
-                delivery.payload["group"] = {
-                    **match.group.settings(),
-                    "mode": mode,
-                    "key": match.group.describe(fields),
-                    "vector": self._vector(message) if match.group.similar else None,
-                }
-            deliveries.append(delivery)
+        receivers, deliveries = self.route(message, triage)
         deliveries.append(
             DeliveryRow(
                 message_id=message.id,
                 conversation_id=message.conversation_key,
                 receiver=RESULTS_RECEIVER,
-                payload=case,
+                payload=case_record(message, triage, receivers),
             )
         )
         kept = message if self.settings.store_original_text else redacted(message)
@@ -131,6 +105,39 @@ class Pipeline:
             },
         )
         return "processed"
+
+    def route(
+        self, message: SupportMessage, triage: Triage, extra: dict[str, Any] | None = None
+    ) -> tuple[list[str], list[DeliveryRow]]:
+        """The receivers the routing tree chooses for a judged message, and a delivery for each (the
+        results topic's not included). `extra` goes into every delivery's payload."""
+        fields = case_fields(message, triage)
+        routes = self.routes
+        matches = routes.matches(fields)
+        receivers = [match.receiver for match in matches]
+        alert = {**case_record(message, triage, receivers), **alert_details(message), **(extra or {})}
+        now = datetime.now(UTC)
+        deliveries = []
+        for match in matches:
+            delivery = DeliveryRow(
+                message_id=message.id,
+                conversation_id=message.conversation_key,
+                receiver=match.receiver,
+                payload=alert_payload(alert, match),
+                not_before=match.quiet_hours.deferred_until(now) if match.quiet_hours else None,
+                priority=URGENCY_ORDER.index(triage.urgency),
+            )
+            mode = group_mode(routes, match.receiver)
+            if match.group is not None and mode is not None:
+                delivery.group_key = match.group.key(match.path, fields)
+                delivery.payload["group"] = {
+                    **match.group.settings(),
+                    "mode": mode,
+                    "key": match.group.describe(fields),
+                    "vector": self._vector(message) if match.group.similar else None,
+                }
+            deliveries.append(delivery)
+        return receivers, deliveries
 
     def _vector(self, message: SupportMessage) -> list[float]:
         """The message's meaning, for `group_by: [similar]`: from the embedded encoder whatever the

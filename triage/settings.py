@@ -170,6 +170,13 @@ class SlackSettings(Section):
         "", description="Slack Web API bot token; without it Slack deliveries are skipped and counted"
     )
     base_url: str = Field("https://slack.com/api/", description="the Slack Web API")
+    app_token: str = Field(
+        "",
+        description=(
+            "the Slack app's app-level token (xapp-..., scope connections:write): alerts carry feedback "
+            "buttons and the worker receives the clicks through a Socket Mode connection; empty: no buttons"
+        ),
+    )
 
 
 class HelpdeskSettings(Section):
@@ -182,6 +189,25 @@ class HelpdeskSettings(Section):
     )
     email: str = Field("", description="the Zendesk agent's e-mail (basic auth `email/token:api_token`)")
     api_token: str = Field("", description="the Zendesk API token")
+
+
+class FeedbackSettings(Section):
+    enabled: bool = Field(
+        True,
+        description=(
+            "the team's corrections as labels: buttons on Slack alerts (received through Socket Mode) and "
+            "priority or category_* tag changes read from Zendesk's ticket events; false: no buttons, no "
+            "Socket Mode connection, no ticket events read, nothing stored about who corrected what"
+        ),
+    )
+    zendesk_poll_s: float = Field(
+        60.0,
+        ge=1,
+        description=(
+            "seconds between reads of Zendesk's incremental ticket events once a read reached the end "
+            "(Zendesk allows 10 requests a minute to its export endpoints)"
+        ),
+    )
 
 
 class HTTPSettings(Section):
@@ -249,6 +275,9 @@ class Settings(BaseSettings):
     llm: LLMSettings = Field(default_factory=LLMSettings, description="the `llm` backend's server")
     slack: SlackSettings = Field(default_factory=SlackSettings, description="Slack receivers")
     helpdesk: HelpdeskSettings = Field(default_factory=HelpdeskSettings, description="helpdesk receivers")
+    feedback: FeedbackSettings = Field(
+        default_factory=FeedbackSettings, description="the team's corrections from Slack and the helpdesk"
+    )
     http: HTTPSettings = Field(default_factory=HTTPSettings, description="the health and metrics server")
     worker: WorkerSettings = Field(default_factory=WorkerSettings, description="concurrency, limits, retries")
     log: LogSettings = Field(default_factory=LogSettings, description="the log's level and format")

@@ -30,6 +30,7 @@ from kafka.structs import TopicPartition
 from triage import kafka
 from triage.classify import Classifier, make_classifier
 from triage.dispatch import Done, KeyedExecutor
+from triage.feedback.loop import FeedbackLoop
 from triage.kafka import BrokerUnavailable, OffsetTracker
 from triage.ops import metrics
 from triage.ops.health import BrokerWatch, HealthWatch, OutboxWatch
@@ -119,6 +120,7 @@ class Worker:
         self.receivers = Receivers(settings, producer, store)
         lease = timedelta(seconds=settings.worker.delivery_lease_s)
         self.outbox = Outbox(store, self.receivers.senders(routes), claimer, lease)
+        self.feedback = FeedbackLoop.from_settings(settings, store, self.pipeline.route, self.outbox.wake)
         self.routing = RoutingReloader(settings.routing_path(), routes, self._use_routes)
         self.health = HealthWatch(
             BrokerWatch(settings.kafka.bootstrap_servers), OutboxWatch(store, lambda: self.outbox.senders)
@@ -157,7 +159,8 @@ class Worker:
             worker.consumer.close(autocommit=False)
             producer.close(timeout=5)
             raise
-        log.info(start_line(settings, store, routes, classifier))  # after the checks: errors stay one line
+        # after the checks: errors stay one line
+        log.info(start_line(settings, store, routes, classifier) + worker.feedback.describe())
         for name, reason in worker.receivers.idle(routes):
             log.warning("receiver %s will skip every delivery: %s", name, reason)
         return worker
@@ -179,6 +182,7 @@ class Worker:
         due delivery is made."""
         self.consumer.subscribe([self.settings.kafka.input_topic], listener=_CommitOnRevoke(self))
         self._end_leases_of_the_dead()
+        self.feedback.start()
         self.outbox.start()
         self.writer.start()
         self.health.start()
@@ -362,6 +366,7 @@ class Worker:
                 )
             self.commit()
         finally:
+            self.feedback.stop()
             self.health.stop()
             self.writer.stop()
             self.consumer.close(autocommit=False)

@@ -4,6 +4,8 @@ Use `WebClient(token="xoxb-test", base_url=fake.base_url)`. slack_sdk always POS
 chat.postMessage as a JSON body (blocks a list, metadata an object, booleans true/false), the other
 methods as a form body (booleans "1"/"0"), even the "GET" ones; the token comes as `Authorization: Bearer`.
 Both bodies, a query string and a `token` parameter are accepted, as Slack does.
+`apps.connections.open` takes only an app-level token (`xapp-...`) and answers the URL of the Socket
+Mode stand-in set in `socket_mode` (tests/fakes/slack_socket.py); app tokens work for nothing else.
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ class FakeSlack(LocalJSONServer):
     def __init__(self) -> None:
         super().__init__()
         self.valid_tokens: set[str] = {"xoxb-test"}
+        self.app_tokens: set[str] = {"xapp-test"}
+        self.socket_mode: Any = None  # a FakeSocketMode: what apps.connections.open hands out
         self.messages: list[Json] = []  # channel, ts, thread_ts, text, blocks, metadata, reply_broadcast
         self.requests: list[Json] = []  # method, params, token, content_type
         self.updates: list[Json] = []  # chat.update calls that changed a message: channel, ts, text, at
@@ -92,14 +96,23 @@ class FakeSlack(LocalJSONServer):
                 "conversations.history": self._history,
                 "conversations.replies": self._replies,
                 "chat.getPermalink": self._permalink,
+                "apps.connections.open": self._connections_open,
             }.get(method)
             if handler is None:
                 return err("unknown_method")
             if not token:
                 return err("not_authed")
-            if token not in self.valid_tokens:
+            app_method = method == "apps.connections.open"
+            if token.startswith("xapp-") != app_method:
+                return err("not_allowed_token_type")
+            if token not in (self.app_tokens if app_method else self.valid_tokens):
                 return err("invalid_auth")
             return handler(params)
+
+    def _connections_open(self, _params: Json) -> Answer:
+        if self.socket_mode is None:
+            return err("socket_mode_not_enabled")
+        return ok(url=self.socket_mode.new_url())
 
     def _auth_test(self, _params: Json) -> Answer:
         return ok(url="https://example.slack.com/", user_id=BOT["user"], **BOT)

@@ -1,8 +1,15 @@
 """A local server speaking the Zendesk Support API v2 wire format (tickets, comments, users/me; ticket
-creation and the list filtered by external_id; problem and incident tickets).
+creation and the list filtered by external_id; problem and incident tickets; the incremental ticket
+events export).
 
 Auth is HTTP Basic with `{email}/token:{api_token}`, as Zendesk's API-token scheme. Ticket updates
 (`PUT /api/v2/tickets/{id}.json`) are the calls that `fail_next` scripts and `rate_limit_per_s` limits.
+
+Every ticket update is also an audit event in `events`, as Zendesk keeps them: the API user's (id
+`API_USER`, what users/me says) and an agent's (`agent_change`, through the web form), with child
+events for a priority change (`priority`, `previous_value`), tag changes (`tags`, `added_tags`,
+`removed_tags`) and a comment. `GET /api/v2/incremental/ticket_events.json?start_time=T` pages them
+(`page_size` per page, never splitting a second) with `end_time`, `next_page` and `end_of_stream`.
 """
 
 from __future__ import annotations
@@ -21,6 +28,8 @@ from tests.fakes.local_server import Answer, LocalJSONServer
 Json = dict[str, Any]
 PRIORITIES = {None, "low", "normal", "high", "urgent"}
 TICKET = re.compile(r"^/api/v2/tickets/(\d+)(/comments)?\.json$")
+TICKET_EVENTS = "/api/v2/incremental/ticket_events.json"
+API_USER = 1  # the user the API token belongs to (users/me)
 FAILURES = {429: "APIRateLimitExceeded", 503: "ServiceUnavailable"}
 
 
@@ -40,6 +49,11 @@ class FakeZendesk(LocalJSONServer):
         self.rate_limit_per_s: float | None = None  # at least this many seconds between ticket updates
         self._last_update: float | None = None
         self._next_comment_id = 1000
+        self.events: list[Json] = []  # audit events, oldest first
+        self.page_size = 1000  # events per page of the incremental export (Zendesk's)
+        self.fail_events: list[tuple[int, int | None]] = []  # (status, Retry-After) for the next exports
+        self.clock = time.time  # when events happen (a test may move it on)
+        self._next_event_id = 5_000_000
 
     @property
     def base_url(self) -> str:
@@ -57,7 +71,9 @@ class FakeZendesk(LocalJSONServer):
         self, method: str, path: str, body: Json | None, headers: dict[str, str], query: Json | None = None
     ) -> Answer:
         with self._lock:
-            self.requests.append({"method": method, "path": path, "json": body, "headers": headers})
+            self.requests.append(
+                {"method": method, "path": path, "json": body, "headers": headers, "query": query or {}}
+            )
             auth = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
             if not self.authorized(auth):
                 return 401, {}, {"error": "Couldn't authenticate you"}
@@ -65,8 +81,10 @@ class FakeZendesk(LocalJSONServer):
                 return (
                     200,
                     {},
-                    {"user": {"id": 1, "email": self.email, "name": "Test Agent", "role": "agent"}},
+                    {"user": {"id": API_USER, "email": self.email, "name": "Test Agent", "role": "agent"}},
                 )
+            if method == "GET" and path == TICKET_EVENTS:
+                return self._ticket_events(query or {})
             if path == "/api/v2/tickets.json":
                 if method == "POST":
                     return self._create(body)
@@ -177,13 +195,7 @@ class FakeZendesk(LocalJSONServer):
             )
         self._last_update = now
         comment = changes.get("comment")
-        for key, value in changes.items():
-            if key not in {"id", "comment", "tags", "additional_tags", "remove_tags"}:
-                ticket[key] = value
-        tags = list(changes["tags"]) if "tags" in changes else list(ticket["tags"])
-        tags += [t for t in changes.get("additional_tags", []) if t not in tags]
-        ticket["tags"] = [t for t in dict.fromkeys(tags) if t not in changes.get("remove_tags", [])]
-        ticket["updated_at"] = now_iso()
+        self._apply(ticket, changes, updater=API_USER, via="API")
         if comment:
             self._next_comment_id += 1
             self.comments.setdefault(ticket_id, []).append(
@@ -197,6 +209,98 @@ class FakeZendesk(LocalJSONServer):
                 }
             )
         return 200, {}, {"ticket": ticket}
+
+    def _apply(self, ticket: Json, changes: Json, updater: int, via: str) -> None:
+        """Change a ticket's fields and tags, and keep the change as an audit event."""
+        before = {"priority": ticket.get("priority"), "tags": list(ticket["tags"])}
+        for key, value in changes.items():
+            if key not in {"id", "comment", "tags", "additional_tags", "remove_tags"}:
+                ticket[key] = value
+        tags = list(changes["tags"]) if "tags" in changes else list(ticket["tags"])
+        tags += [t for t in changes.get("additional_tags", []) if t not in tags]
+        ticket["tags"] = [t for t in dict.fromkeys(tags) if t not in changes.get("remove_tags", [])]
+        ticket["updated_at"] = now_iso()
+        children: list[Json] = []
+        if ticket.get("priority") != before["priority"]:
+            children.append({"priority": ticket["priority"], "previous_value": before["priority"]})
+        added = [t for t in ticket["tags"] if t not in before["tags"]]
+        removed = [t for t in before["tags"] if t not in ticket["tags"]]
+        if added or removed:
+            children.append({"tags": list(ticket["tags"]), "added_tags": added, "removed_tags": removed})
+        for child in children:
+            child.update(event_type="Change", via=via, via_reference_id=None)
+        if changes.get("comment"):
+            public = changes["comment"].get("public", True)
+            children.append(
+                {"event_type": "Comment", "via": via, "comment_present": True, "comment_public": public}
+            )
+        if children:
+            self._audit(ticket["id"], updater, via, children)
+
+    def _audit(self, ticket_id: int, updater: int, via: str, children: list[Json]) -> None:
+        self._next_event_id += 1
+        audit_id, stamp = self._next_event_id, int(self.clock())
+        for child in children:
+            self._next_event_id += 1
+            child["id"] = self._next_event_id
+        self.events.append(
+            {
+                "id": audit_id,
+                "ticket_id": ticket_id,
+                "timestamp": stamp,
+                "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stamp)),
+                "updater_id": updater,
+                "via": via,
+                "system": {"client": "triage-tests", "ip_address": "127.0.0.1"},
+                "event_type": "Audit",
+                "child_events": children,
+            }
+        )
+
+    def agent_change(
+        self,
+        ticket_id: int,
+        agent: int = 7,
+        priority: str | None = None,
+        add_tags: tuple[str, ...] = (),
+        remove_tags: tuple[str, ...] = (),
+    ) -> None:
+        """An agent changes a ticket in Zendesk's web interface."""
+        with self._lock:
+            ticket = self._ticket(ticket_id)
+            assert ticket is not None, f"no ticket {ticket_id}"
+            changes: Json = {"additional_tags": list(add_tags), "remove_tags": list(remove_tags)}
+            if priority is not None:
+                changes["priority"] = priority
+            self._apply(ticket, changes, updater=agent, via="Web form")
+
+    def _ticket_events(self, query: Json) -> Answer:
+        """The time-based incremental export: events at or after start_time, a page at a time; a page
+        never ends inside a second, so the next one (from end_time) repeats at most that second."""
+        if self.fail_events:
+            status, retry_after = self.fail_events.pop(0)
+            headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+            return status, headers, {"error": FAILURES.get(status, "InternalError")}
+        try:
+            start = int(query["start_time"])
+        except (KeyError, ValueError):
+            return 400, {}, {"error": "InvalidValue", "description": "start_time is required"}
+        found = sorted((e for e in self.events if e["timestamp"] >= start), key=lambda e: e["id"])
+        page = found[: self.page_size]
+        while len(page) < len(found) and found[len(page)]["timestamp"] == page[-1]["timestamp"]:
+            page.append(found[len(page)])
+        end_time = page[-1]["timestamp"] if page else start
+        return (
+            200,
+            {},
+            {
+                "ticket_events": page,
+                "next_page": f"{self.address}{TICKET_EVENTS}?start_time={end_time}",
+                "count": len(page),
+                "end_time": end_time,
+                "end_of_stream": len(page) == len(found),
+            },
+        )
 
     def answer(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> Answer:
         try:

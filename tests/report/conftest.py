@@ -9,7 +9,8 @@ import pytest
 
 from triage.report.window import Window
 from triage.store import Store
-from triage.store.tables import DeliveryRow, MessageRow, TriageRow
+from triage.store.feedback import Correction, FeedbackStore
+from triage.store.tables import DeliveryRow, LabelRow, MessageRow, TriageRow
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 WEEK = Window(since=NOW - timedelta(days=7), until=NOW)
@@ -138,3 +139,35 @@ def store(database_url: str) -> Iterator[Store]:
 def week(store: Store) -> Store:
     fill_week(store)
     return store
+
+
+def label(
+    message_id: str, field: str, model: str, team: str, when: datetime, source: str = "slack"
+) -> LabelRow:
+    return LabelRow(
+        message_id=message_id,
+        field=field,
+        model_value=model,
+        team_value=team,
+        source=source,
+        person_id="U0ANA" if source == "slack" else "7",
+        person_name="ana" if source == "slack" else None,
+        event_key=f"{source}:{message_id}:{field}:{when.isoformat()}",
+        labelled_at=when,
+    )
+
+
+def fill_labels(store: Store) -> None:
+    """The team's labels on fill_week's messages (weeks of WEEK: Mondays 2026-11-09 and 2026-11-16)."""
+    FeedbackStore(store).save(
+        [
+            Correction([label("old", "urgency", "normal", "urgent", at(1, 10))]),  # outside the window
+            Correction([label("a1", "category", "billing", "refund", at(13, 14))]),  # the first week
+            Correction([label("a1", "urgency", "low", "low", at(13, 15), source="zendesk")]),
+            Correction([label("a2", "category", "billing", "refund", at(18, 11))]),
+            Correction([label("a2", "urgency", "high", "urgent", at(18, 12), source="zendesk")]),
+            Correction([label("b1", "sentiment", "negative", "negative", at(19, 9))]),
+            Correction([label("b1", "category", "outage", "bug", at(19, 10))]),
+            Correction([label("c1", "urgency", "normal", "normal", at(20, 11, 30))]),
+        ]
+    )

@@ -8,9 +8,10 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from tests.report.conftest import HOSTILE, add
+from tests.report.conftest import HOSTILE, add, label
 from triage.report.command import report
 from triage.store import Store
+from triage.store.feedback import Correction, FeedbackStore
 
 app = typer.Typer()
 app.command()(report)
@@ -41,6 +42,13 @@ def test_json_gives_the_numbers_as_one_object(database: str):
     add(store, "m2", now - timedelta(hours=2), customer="c1", conversation="k1", channel="chat",
         urgency="urgent", sentiment="negative", category=HOSTILE, degraded=True)  # fmt: skip
     add(store, "m3", now - timedelta(days=3), customer="c2", conversation="k2")  # outside --since 2d
+    FeedbackStore(store).save(
+        [
+            Correction([label("m1", "urgency", "normal", "high", now - timedelta(hours=29))]),
+            Correction([label("m2", "urgency", "urgent", "urgent", now - timedelta(hours=1), "zendesk")]),
+            Correction([label("m3", "urgency", "normal", "low", now - timedelta(days=3))]),  # outside
+        ]
+    )
     store.close()
 
     result = run("--since", "2d", "--format", "json")
@@ -49,7 +57,7 @@ def test_json_gives_the_numbers_as_one_object(database: str):
     document = json.loads(result.stdout)
     assert set(document) == {
         "generated_at", "window", "total_messages", "buckets", "messages", "sentiment_by_channel",
-        "urgency", "degraded", "llm", "categories", "churn_risk", "alerts", "incidents",
+        "urgency", "degraded", "llm", "categories", "churn_risk", "alerts", "incidents", "model_vs_team",
     }  # fmt: skip
     assert document["window"]["bucket"] == "day" and len(document["buckets"]) == 3
     assert document["total_messages"] == 2 and sum(document["messages"]) == 2
@@ -70,6 +78,15 @@ def test_json_gives_the_numbers_as_one_object(database: str):
             "statuses": {"sent": 1},
             "latency_s": {"p50": 3.0, "p95": 3.0, "sample": 1},
         }
+    ]
+    team = document["model_vs_team"]
+    assert (team["labels"], team["corrections"], team["agreement"]) == (2, 1, 0.5)
+    assert team["fields"]["urgency"] == {"labels": 2, "corrections": 1, "agreement": 0.5}
+    assert team["sources"] == {"slack": 1, "zendesk": 1}
+    assert sum(team["corrections_per_week"]["urgency"]) == 1 and len(team["weeks"]) in (1, 2)
+    assert [a for a in team["agreement_per_week"] if a is not None] in ([0.5], [0.0, 1.0], [1.0, 0.0])
+    assert team["most_corrected_categories"] == [
+        {"category": "billing", "labels": 1, "corrections": 1, "team_categories": {}}
     ]
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.report.conftest import HOSTILE, WEEK, fill_week
+from tests.report.conftest import HOSTILE, WEEK, fill_labels, fill_week
 from triage.report.html import dollars, render_html, seconds
 from triage.report.queries import build_report
 from triage.store import Store
@@ -37,10 +37,33 @@ def test_every_section_is_on_the_page(page: str):
         "Time from message to alert",
         "LLM tokens and cost",
         "Degraded classification",
+        "Model vs team",
     ):
         assert f">{heading}<" in page
     assert "<td>cust-a</td><td>pro</td>" in page
     assert "in the window: 3." in page
+
+
+def test_model_vs_team_says_how_often_the_team_corrected_the_model(tmp_path: Path):
+    store = Store(f"sqlite:///{tmp_path / 'week.db'}")
+    store.upgrade()
+    fill_week(store)
+    assert "No labels from the team in the window" in page_of(store)
+    fill_labels(store)
+    page = page_of(store)
+    store.close()
+    assert (
+        "7 labels from the team in the window (5 from Slack, 2 from Zendesk): 4 corrections; "
+        "the model agreed with the team on 43% of them."
+    ) in page
+    assert "<h3>Agreement over time</h3>" in page and "<h3>Most corrected categories</h3>" in page
+    assert "<tr><td>billing</td><td class=n>4</td><td class=n>3</td><td class=n>refund 2</td></tr>" in page
+    assert "<tr><td>category</td><td class=n>3</td><td class=n>3</td><td class=n>0%</td></tr>" in page
+
+
+def page_of(store: Store) -> str:
+    with store.session() as session:
+        return render_html(build_report(session, WEEK))
 
 
 def test_durations_and_money_read_well():

@@ -4,9 +4,17 @@ from datetime import timedelta
 
 import pytest
 
-from tests.report.conftest import HOSTILE, NOW, WEEK, at
-from triage.report.model import AtRiskCustomer, CategoryStat, ChurnRisk, ReceiverStat
-from triage.report.queries import activity, alerts, build_report, categories, churn_risk, percentile
+from tests.report.conftest import HOSTILE, NOW, WEEK, at, fill_labels
+from triage.report.model import AtRiskCustomer, CategoryStat, ChurnRisk, CorrectedCategory, ReceiverStat
+from triage.report.queries import (
+    activity,
+    alerts,
+    build_report,
+    categories,
+    churn_risk,
+    model_vs_team,
+    percentile,
+)
 from triage.report.window import Window
 from triage.store import Store
 
@@ -173,3 +181,28 @@ def test_incidents_in_the_window_with_cases_customers_and_state(store: Store):
     with store.session() as session:
         later = build_report(session, Window(at(14, 0), at(20, 12)))
     assert later.incidents[0].open is False  # no case within group_idle: closed
+
+
+def test_model_vs_team_per_week_field_and_source_with_the_most_corrected_categories(week: Store):
+    fill_labels(week)
+    with week.session() as session:
+        stats = model_vs_team(session, WEEK)
+    assert stats.weeks == ["2026-11-09", "2026-11-16"]
+    assert stats.labels == {"urgency": [1, 2], "sentiment": [0, 1], "category": [1, 2]}
+    assert stats.corrections == {"urgency": [0, 1], "sentiment": [0, 0], "category": [1, 2]}
+    assert stats.sources == {"slack": 5, "zendesk": 2}
+    assert (stats.total_labels, stats.total_corrections) == (7, 4)
+    assert stats.agreement() == pytest.approx(3 / 7)
+    assert stats.agreement("urgency") == pytest.approx(2 / 3) and stats.agreement("category") == 0.0
+    assert stats.weekly_agreement() == [pytest.approx(1 / 2), pytest.approx(2 / 5)]
+    assert stats.categories == [
+        CorrectedCategory("billing", 4, 3, {"refund": 2}),  # a1 and a2: two moved to refund, one urgency
+        CorrectedCategory("outage", 2, 1, {"bug": 1}),
+    ]  # how_to (c1): labelled, never corrected, not listed
+
+
+def test_model_vs_team_is_empty_without_labels(week: Store):
+    with week.session() as session:
+        stats = model_vs_team(session, WEEK)
+    assert stats.total_labels == 0 and stats.agreement() is None and stats.categories == []
+    assert stats.weekly_agreement() == [None, None]

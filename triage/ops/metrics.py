@@ -44,3 +44,18 @@ LLM_COST = Counter("triage_llm_cost_usd", "LLM cost in US dollars, from the conf
 CONSUMER_LAG = Gauge(
     "triage_consumer_lag", "Records behind the end of each assigned partition", ["partition"]
 )
+CORRECTIONS = Counter(
+    "triage_corrections",
+    "Labels from the team that differ from the model's value, by field and source (slack, zendesk)",
+    ["field", "source"],
+)
+CONFIRMATIONS = Counter(
+    "triage_confirmations",
+    "Labels from the team that agree with the model's value, by field and source",
+    ["field", "source"],
+)
+FEEDBACK_REFUSED = Counter(
+    "triage_feedback_refused",
+    "Slack clicks refused and stored nothing (unknown message, malformed payload, wrong channel)",
+    ["reason"],
+)

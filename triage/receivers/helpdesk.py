@@ -22,8 +22,9 @@ from triage.receivers.base import DeliveryFailed, Outcome
 from triage.receivers.incident_view import build
 from triage.routing.tree import HelpdeskReceiver
 from triage.settings import HelpdeskSettings
+from triage.store.feedback import FeedbackStore
 from triage.store.incidents import Incidents
-from triage.store.tables import DeliveryRow, IncidentRow
+from triage.store.tables import DeliveryRow, IncidentRow, ReceiptRow
 
 MAX_WAIT_S = 30.0  # the longest Retry-After honoured inline; longer ones go back to the queue
 
@@ -88,10 +89,18 @@ def ticket_update(case: dict[str, Any], config: HelpdeskReceiver, delivery_id: i
 class HelpdeskSender:
     batch_size = 1
 
-    def __init__(self, client: httpx.Client, config: HelpdeskReceiver, incidents: Incidents) -> None:
+    def __init__(
+        self,
+        client: httpx.Client,
+        config: HelpdeskReceiver,
+        incidents: Incidents,
+        receipts: FeedbackStore | None = None,
+    ) -> None:
+        """`receipts`: where the tickets written to are recorded (what helpdesk corrections need)."""
         self.client = client
         self.config = config
         self.incidents = incidents
+        self.receipts = receipts
         self.groups = config.link_problem  # grouped cases are linked to one problem ticket
 
     def send_batch(self, deliveries: Sequence[DeliveryRow]) -> list[Outcome | DeliveryFailed]:
@@ -107,6 +116,7 @@ class HelpdeskSender:
                 and self.config.internal_note
                 and self._already_noted(ticket_id, delivery.id)
             ):
+                self._receipt(delivery, ticket_id)
                 return Outcome("sent", "found the note after a retry")
             body = ticket_update(delivery.payload, self.config, delivery.id)
             body["ticket"].update(self._problem_link(delivery))
@@ -114,14 +124,27 @@ class HelpdeskSender:
         except httpx.HTTPError as error:
             return DeliveryFailed(f"helpdesk ticket {ticket_id}: {type(error).__name__}: {error}")
         if response.status_code < 300:
+            self._receipt(delivery, ticket_id)
             return Outcome("sent", f"ticket {ticket_id} updated")
         if response.status_code == 404:
             return Outcome("skipped", f"ticket {ticket_id} not found")
         if response.status_code == 422:
             return Outcome("skipped", f"ticket {ticket_id} refused the update: {response.text[:200]}")
         return DeliveryFailed(
-            f"helpdesk ticket {ticket_id}: HTTP {response.status_code}", retry_after_s=_retry_after(response)
+            f"helpdesk ticket {ticket_id}: HTTP {response.status_code}", retry_after_s=retry_after(response)
         )
+
+    def _receipt(self, delivery: DeliveryRow, ticket_id: Any) -> None:
+        """Triage wrote to this ticket: a later change to its priority or category tag is a correction."""
+        if self.receipts is not None:
+            self.receipts.record_receipt(
+                ReceiptRow(
+                    delivery_id=delivery.id,
+                    message_id=delivery.message_id,
+                    system="zendesk",
+                    place=str(ticket_id),
+                )
+            )
 
     def _problem_link(self, delivery: DeliveryRow) -> dict[str, Any]:
         incident = self.incidents.get(delivery.incident_id) if delivery.incident_id is not None else None
@@ -146,7 +169,7 @@ class HelpdeskSender:
                 if response.status_code >= 300 and response.status_code not in (404, 422):
                     return DeliveryFailed(
                         f"linking ticket {ticket_id} to problem {problem}: HTTP {response.status_code}",
-                        retry_after_s=_retry_after(response),
+                        retry_after_s=retry_after(response),
                     )
         except httpx.HTTPError as error:
             return DeliveryFailed(f"helpdesk problem ticket: {type(error).__name__}: {error}")
@@ -182,7 +205,7 @@ class HelpdeskSender:
         if response.status_code >= 300:
             return DeliveryFailed(
                 f"creating the problem ticket: HTTP {response.status_code}",
-                retry_after_s=_retry_after(response),
+                retry_after_s=retry_after(response),
             )
         return str(response.json()["ticket"]["id"])
 
@@ -198,14 +221,14 @@ class HelpdeskSender:
             response = self.client.request(method, path, **kwargs)
             if response.status_code != 429 and response.status_code < 500:
                 return response
-            wait = _retry_after(response) or 2.0**attempt
+            wait = retry_after(response) or 2.0**attempt
             if wait > MAX_WAIT_S or attempt == 3:
                 return response
             time.sleep(wait)
         return response
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+def retry_after(response: httpx.Response) -> float | None:
     try:
         return float(response.headers["Retry-After"])
     except (KeyError, ValueError):

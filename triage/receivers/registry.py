@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from kafka import KafkaProducer
 
+from triage.feedback.fields import category_choices
 from triage.receivers import helpdesk, slack
 from triage.receivers.base import Sender, SkippingSender
 from triage.receivers.console import ConsoleSender
@@ -11,6 +12,7 @@ from triage.receivers.results import ResultsSender
 from triage.routing import RESULTS_RECEIVER, RoutingTree
 from triage.settings import Settings
 from triage.store import Store
+from triage.store.feedback import FeedbackStore
 from triage.store.incidents import Incidents
 
 
@@ -23,6 +25,9 @@ class Receivers:
             slack.make_client(settings.slack.token, settings.slack.base_url) if settings.slack.token else None
         )
         self.helpdesk = helpdesk.make_client(settings.helpdesk) if settings.helpdesk.base_url else None
+        # the feedback buttons' category menu; None: alerts carry no buttons (clicks would reach nobody)
+        buttons = settings.feedback.enabled and bool(settings.slack.app_token)
+        self.categories = category_choices(settings) if buttons else None
 
     def check(self) -> None:
         """Fail fast on a bad Slack token or helpdesk credentials (SlackConfigError, HelpdeskConfigError)."""
@@ -46,13 +51,15 @@ class Receivers:
                 senders[name] = ConsoleSender(name)
             elif receiver.slack is not None:
                 senders[name] = (
-                    slack.SlackSender(self.slack, receiver.slack.channel, self.store)
+                    slack.SlackSender(self.slack, receiver.slack.channel, self.store, self.categories)
                     if self.slack is not None
                     else SkippingSender("Slack is not configured (no TRIAGE_SLACK__TOKEN)")
                 )
             elif receiver.helpdesk is not None:
                 senders[name] = (
-                    helpdesk.HelpdeskSender(self.helpdesk, receiver.helpdesk, Incidents(self.store))
+                    helpdesk.HelpdeskSender(
+                        self.helpdesk, receiver.helpdesk, Incidents(self.store), FeedbackStore(self.store)
+                    )
                     if self.helpdesk is not None
                     else SkippingSender("the helpdesk is not configured (no TRIAGE_HELPDESK__BASE_URL)")
                 )

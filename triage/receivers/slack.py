@@ -12,6 +12,10 @@
   back to the queue until Retry-After has passed. Nothing is dropped.
 - Every post carries the delivery id in message metadata, so after a crash a delivery that may have
   gone out is looked up in the channel before it is sent again: no duplicate alert.
+- With feedback on, a per-case alert ends with buttons (Right; menus to set urgency, sentiment and
+  category) and, once someone used them, who corrected what. Where each alert landed (channel id, ts)
+  is kept as a receipt, so a click is matched to its case by the store, not by what the click says.
+  Incident alerts carry no buttons: they speak for many cases.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -27,12 +32,14 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
+from triage.feedback.fields import BLOCK_PREFIX, FIELDS, RIGHT, SETTERS, values
 from triage.message import URGENCY_ORDER
 from triage.receivers.base import DeliveryFailed, Outcome
 from triage.receivers.incident_view import IncidentView, build
 from triage.store import Store
+from triage.store.feedback import FeedbackStore
 from triage.store.incidents import Incidents, Member
-from triage.store.tables import DeliveryRow, IncidentRow, SlackThreadRow
+from triage.store.tables import DeliveryRow, IncidentRow, LabelRow, ReceiptRow, SlackThreadRow
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +73,21 @@ LANGUAGES = {
     "ja": "Japanese",
     "zh": "Chinese",
 }
-# Block Kit's limits: blocks per message, characters per header, section text and field.
+# Block Kit's limits: blocks per message, characters per header, section text and field; options per
+# menu and characters per option text.
 MAX_BLOCKS, HEADER_CHARS, TEXT_CHARS, FIELD_CHARS = 50, 150, 3000, 2000
+MAX_OPTIONS, OPTION_CHARS = 100, 75
+LABELS_SHOWN = 10  # the latest corrections an alert lists
+
+
+@dataclass(frozen=True)
+class FeedbackView:
+    """An alert's feedback part: the delivery its buttons name, the categories its menu offers, and
+    the labels people gave so far (oldest first)."""
+
+    delivery_id: int
+    categories: Sequence[str]
+    labels: Sequence[LabelRow] = ()
 
 
 class SlackConfigError(Exception):
@@ -109,18 +129,27 @@ def check_token(client: WebClient) -> None:
         raise SlackConfigError(f"cannot reach Slack at {client.base_url}: {error}") from None
 
 
-def blocks(case: dict[str, Any], kind: str, thread_link: str | None = None) -> list[dict[str, Any]]:
+def blocks(
+    case: dict[str, Any],
+    kind: str,
+    thread_link: str | None = None,
+    feedback: FeedbackView | None = None,
+) -> list[dict[str, Any]]:
     """Block Kit for one alert (`kind`: new, follow_up or escalation), what an on-call reads first
-    at the top: the headline, the summary (when it says more than the message), the message, the
-    facts, why this channel got it, and the model in small print. One function per block; each
-    returns None when it has nothing to show."""
+    at the top: the headline, who corrected the case into this channel (if someone did), the summary
+    (when it says more than the message), the message, the facts, why this channel got it, the model
+    in small print, then the feedback buttons and who used them. One function per block; each returns
+    None when it has nothing to show."""
     built = [
         headline_block(case, kind),
+        correction_block(case),
         summary_block(case),
         message_block(case),
         facts_block(case),
         why_block(case),
         footer_block(case, thread_link),
+        actions_block(case, feedback),
+        labels_block(feedback),
     ]
     return [block for block in built if block is not None][:MAX_BLOCKS]
 
@@ -191,6 +220,83 @@ def footer_block(case: dict[str, Any], thread_link: str | None) -> dict[str, Any
     if thread_link and (link := safe_link(thread_link, "earlier alerts in this conversation")):
         parts.append(link)
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": _clip(" · ".join(parts), TEXT_CHARS)}]}
+
+
+def correction_block(case: dict[str, Any]) -> dict[str, Any] | None:
+    """A case re-routed by a correction: `✏️ Ana set the urgency to urgent (the model said normal)`."""
+    correction = case.get("correction")
+    if not isinstance(correction, dict):
+        return None
+    text = (
+        f":pencil2: {escape(correction.get('by'))} set the {escape(correction.get('field'))} to "
+        f"*{escape(correction.get('value'))}* (the model said {escape(correction.get('model'))})"
+    )
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": _clip(text, TEXT_CHARS)}]}
+
+
+def actions_block(case: dict[str, Any], feedback: FeedbackView | None) -> dict[str, Any] | None:
+    """Right, and a menu per field showing its current value (the latest label, else the model's)."""
+    if feedback is None:
+        return None
+    current = {field: str(case.get(field) or "") for field in FIELDS}
+    current.update({label.field: label.team_value for label in feedback.labels})
+    right = {
+        "type": "button",
+        "action_id": RIGHT,
+        "text": {"type": "plain_text", "text": "Right"},
+        "value": "right",
+        "style": "primary",
+    }
+    menus = [
+        _menu(action_id, field, values(field, feedback.categories), current[field])
+        for action_id, field in SETTERS.items()
+    ]
+    block_id = f"{BLOCK_PREFIX}{feedback.delivery_id}"
+    return {"type": "actions", "block_id": block_id, "elements": [right, *menus]}
+
+
+def _menu(action_id: str, field: str, choices: Sequence[str], current: str) -> dict[str, Any]:
+    options = [_option(value) for value in choices[:MAX_OPTIONS]]
+    menu = {
+        "type": "static_select",
+        "action_id": action_id,
+        "placeholder": {"type": "plain_text", "text": f"Set {field}"},
+        "options": options,
+    }
+    if current in choices[:MAX_OPTIONS]:
+        menu["initial_option"] = _option(current)
+    return menu
+
+
+def _option(value: str) -> dict[str, Any]:
+    return {"text": {"type": "plain_text", "text": value[:OPTION_CHARS]}, "value": value}
+
+
+def labels_block(feedback: FeedbackView | None) -> dict[str, Any] | None:
+    """Who corrected what, latest last: `✏️ Ana set urgency to high (model: normal) · Ben: right`."""
+    if feedback is None or not feedback.labels:
+        return None
+    by_event: dict[tuple[str, str], list[LabelRow]] = {}
+    for label in feedback.labels:  # one click of Right is three labels: one entry
+        by_event.setdefault((label.person_id, label.event_key.rsplit(":", 1)[0]), []).append(label)
+    entries = []
+    for labels in list(by_event.values())[-LABELS_SHOWN:]:
+        who = escape(labels[0].person_name or labels[0].person_id)
+        if labels[0].source != "slack":
+            who += f" in {escape(labels[0].source)}"
+        changed = [label for label in labels if label.team_value != label.model_value]
+        if not changed:
+            entries.append(f"{who}: right")
+            continue
+        said = ", ".join(
+            f"{label.field} {escape(label.team_value)} (model: {escape(label.model_value)})"
+            for label in changed
+        )
+        entries.append(f"{who} set {said}")
+    return {
+        "type": "context",
+        "elements": [{"type": "mrkdwn", "text": _clip(":pencil2: " + " · ".join(entries), TEXT_CHARS)}],
+    }
 
 
 def customer(case: dict[str, Any]) -> str:
@@ -306,6 +412,23 @@ def _case_block(case: dict[str, Any], label: str | None = None) -> dict[str, Any
     return _section(f"{who}\n>{_clip(escape(case.get('excerpt') or ''), 500)}")
 
 
+def redraw_alert(
+    client: WebClient,
+    receipt: ReceiptRow,
+    case: dict[str, Any],
+    labels: Sequence[LabelRow],
+    categories: Sequence[str],
+) -> None:
+    """Redraw a posted per-case alert with who corrected what (chat.update, in place)."""
+    kind = receipt.kind if receipt.kind in KIND_PREFIX else "new"
+    client.chat_update(
+        channel=receipt.place,
+        ts=receipt.ref,
+        text=fallback_text(case, kind),
+        blocks=blocks(case, kind, receipt.link, FeedbackView(receipt.delivery_id, categories, labels)),
+    )
+
+
 def fallback_text(case: dict[str, Any], kind: str) -> str:
     """The notification text (shown in pushes and by clients without Block Kit), escaped too."""
     headline = f"{KIND_PREFIX[kind]}{case['urgency'].upper()} {case['category']} · {customer(case)}"
@@ -316,11 +439,16 @@ class SlackSender:
     batch_size = 1  # one claim per post: a crash can leave at most one alert in doubt
     groups = True  # grouped cases become one incident alert
 
-    def __init__(self, client: WebClient, channel: str, store: Store) -> None:
+    def __init__(
+        self, client: WebClient, channel: str, store: Store, categories: Sequence[str] | None = None
+    ) -> None:
+        """`categories`: the category menu's choices for the feedback buttons (None: no buttons)."""
         self.client = client
         self.channel = channel
         self.store = store
+        self.categories = categories
         self.incidents = Incidents(store)
+        self.receipts = FeedbackStore(store)
         self._channel_id: str | None = channel if CHANNEL_ID.match(channel) else None
 
     @property
@@ -339,6 +467,8 @@ class SlackSender:
                 found = self._already_posted(delivery)
                 if found:
                     self._remember_thread(delivery, found["ts"])
+                    posted = found.get("metadata", {}).get("event_payload", {})
+                    self._receipt(delivery, found["ts"], posted.get("kind"), posted.get("link"))
                     return Outcome("sent", f"found in the channel after a retry: ts {found['ts']}")
             return self._post_alert(delivery)
         except (SlackApiError, SlackClientError, OSError) as error:
@@ -475,8 +605,27 @@ class SlackSender:
         thread_link: str | None = None,
     ) -> str:
         case = delivery.payload
-        text, blocks_ = fallback_text(case, kind), blocks(case, kind, thread_link)
-        return self._post_blocks(delivery, text, blocks_, thread_ts=thread_ts, broadcast=broadcast)
+        feedback = FeedbackView(delivery.id, self.categories) if self.categories is not None else None
+        text, blocks_ = fallback_text(case, kind), blocks(case, kind, thread_link, feedback)
+        ts = self._post_blocks(
+            delivery, text, blocks_, thread_ts=thread_ts, broadcast=broadcast, kind=kind, link=thread_link
+        )
+        self._receipt(delivery, ts, kind, thread_link)
+        return ts
+
+    def _receipt(self, delivery: DeliveryRow, ts: str, kind: str | None, link: str | None) -> None:
+        """Where a per-case alert landed: what a click on its buttons is checked against."""
+        self.receipts.record_receipt(
+            ReceiptRow(
+                delivery_id=delivery.id,
+                message_id=delivery.message_id,
+                system="slack",
+                place=self._channel_id or self.channel,
+                ref=ts,
+                kind=kind,
+                link=link,
+            )
+        )
 
     def _post_blocks(
         self,
@@ -504,7 +653,7 @@ class SlackSender:
                     "delivery_id": delivery.id,
                     "message_id": case["message_id"],
                     "conversation_id": str(case["conversation_id"]),
-                    **extra,
+                    **{key: value for key, value in extra.items() if value is not None},
                 },
             },
         )

@@ -52,6 +52,7 @@ def render_html(report: Report) -> str:
                 _churn(report),
                 _alerts(report),
                 _incidents(report),
+                _model_vs_team(report),
                 _llm(report),
                 _degraded(report),
             )
@@ -274,6 +275,68 @@ def _where(incident: IncidentStat) -> str:
     if incident.problem_ticket_id:
         return f"ticket {incident.problem_ticket_id}"
     return f"Slack ts {incident.slack_ts}" if incident.slack_ts else ""
+
+
+FIELD_COLORS = {"urgency": "#c0262f", "sentiment": "#4a7fb5", "category": "#6c5fc7"}
+
+
+def _model_vs_team(report: Report) -> str:
+    stats = report.model_vs_team
+    if not stats.total_labels:
+        return _section(
+            "Model vs team",
+            "No labels from the team in the window (the Slack alerts' buttons and priority or category "
+            "changes in Zendesk make them).",
+        )
+    sources = ", ".join(f"{count(n)} from {source.capitalize()}" for source, n in stats.sources.items())
+    intro = (
+        f"{count(stats.total_labels)} labels from the team in the window ({sources}): "
+        f"{count(stats.total_corrections)} corrections; the model agreed with the team on "
+        f"{share(stats.agreement() or 0.0)} of them."
+    )
+    per_week = [Segment(field, stats.corrections[field], color) for field, color in FIELD_COLORS.items()]
+    weekly = stats.weekly_agreement()
+    labelled = [
+        (week, agreed) for week, agreed in zip(stats.weeks, weekly, strict=True) if agreed is not None
+    ]
+    fields = _table(
+        ("field", "labels", "corrections", "agreement"),
+        (
+            (
+                field,
+                count(sum(stats.labels[field])),
+                count(sum(stats.corrections[field])),
+                share(agreed) if (agreed := stats.agreement(field)) is not None else "–",
+            )
+            for field in stats.labels
+        ),
+    )
+    corrected = _table(
+        ("model's category", "labels", "corrections", "the team said"),
+        (
+            (
+                category.category,
+                count(category.labels),
+                count(category.corrections),
+                ", ".join(f"{name} {n}" for name, n in category.team_categories.items()),
+            )
+            for category in stats.categories
+        ),
+    )
+    return _section(
+        "Model vs team",
+        intro,
+        f"<h3>Corrections per week (weeks from Monday, UTC)</h3>{legend(per_week)}",
+        columns(stats.weeks, per_week, height=150),
+        "<h3>Agreement over time</h3>",
+        lines(
+            [week for week, _ in labelled],
+            [Segment("agreement", [agreed for _, agreed in labelled], "#2f9e6b")],
+            value_format=share,
+        ),
+        fields,
+        "<h3>Most corrected categories</h3>" + corrected if stats.categories else "",
+    )
 
 
 def _llm(report: Report) -> str:

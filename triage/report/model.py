@@ -91,6 +91,50 @@ class IncidentStat:
 
 
 @dataclass(frozen=True)
+class CorrectedCategory:
+    """Labels people gave to messages the model put in one category."""
+
+    category: str  # the model's category
+    labels: int
+    corrections: int  # labels of any field that differ from the model's value
+    team_categories: dict[str, int]  # the categories people moved these messages to, most first
+
+
+@dataclass(frozen=True)
+class ModelVsTeam:
+    """The team's labels against the model's values, per week (its Monday, UTC) and field."""
+
+    weeks: list[str]
+    labels: dict[str, list[int]]  # field -> labels per week (corrections and confirmations)
+    corrections: dict[str, list[int]]  # field -> labels that differ from the model's value, per week
+    sources: dict[str, int]  # slack, zendesk -> labels
+    categories: list[CorrectedCategory]  # the most corrected first
+
+    @property
+    def total_labels(self) -> int:
+        return sum(map(sum, self.labels.values()))
+
+    @property
+    def total_corrections(self) -> int:
+        return sum(map(sum, self.corrections.values()))
+
+    def agreement(self, field: str | None = None) -> float | None:
+        """The share of labels that agree with the model (None: no labels)."""
+        fields = [field] if field else list(self.labels)
+        labels = sum(sum(self.labels[f]) for f in fields)
+        corrections = sum(sum(self.corrections[f]) for f in fields)
+        return (labels - corrections) / labels if labels else None
+
+    def weekly_agreement(self) -> list[float | None]:
+        weekly = []
+        for week in range(len(self.weeks)):
+            labels = sum(series[week] for series in self.labels.values())
+            corrections = sum(series[week] for series in self.corrections.values())
+            weekly.append((labels - corrections) / labels if labels else None)
+        return weekly
+
+
+@dataclass(frozen=True)
 class Report:
     window: Window
     activity: Activity
@@ -98,6 +142,7 @@ class Report:
     churn_risk: ChurnRisk
     alerts: list[ReceiverStat]
     incidents: list[IncidentStat]
+    model_vs_team: ModelVsTeam
 
 
 def as_json(report: Report) -> dict[str, Any]:
@@ -173,7 +218,42 @@ def as_json(report: Report) -> dict[str, Any]:
             }
             for incident in report.incidents
         ],
+        "model_vs_team": _model_vs_team(report.model_vs_team),
     }
+
+
+def _model_vs_team(stats: ModelVsTeam) -> dict[str, Any]:
+    return {
+        "labels": stats.total_labels,
+        "corrections": stats.total_corrections,
+        "agreement": _rounded(stats.agreement()),
+        "fields": {
+            field: {
+                "labels": sum(stats.labels[field]),
+                "corrections": sum(stats.corrections[field]),
+                "agreement": _rounded(stats.agreement(field)),
+            }
+            for field in stats.labels
+        },
+        "sources": stats.sources,
+        "weeks": stats.weeks,
+        "labels_per_week": stats.labels,
+        "corrections_per_week": stats.corrections,
+        "agreement_per_week": [_rounded(share) for share in stats.weekly_agreement()],
+        "most_corrected_categories": [
+            {
+                "category": category.category,
+                "labels": category.labels,
+                "corrections": category.corrections,
+                "team_categories": category.team_categories,
+            }
+            for category in stats.categories
+        ],
+    }
+
+
+def _rounded(share: float | None) -> float | None:
+    return round(share, 4) if share is not None else None
 
 
 def _iso(moment: datetime) -> str:

@@ -14,9 +14,10 @@ import json
 from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, case, func, select
+from sqlalchemy import ColumnElement, Label, and_, case, func, select
 from sqlalchemy.orm import Session
 
+from triage.feedback.fields import FIELDS
 from triage.message import URGENCY_ORDER
 from triage.report.model import (
     NO_CHANNEL,
@@ -26,15 +27,18 @@ from triage.report.model import (
     AtRiskCustomer,
     CategoryStat,
     ChurnRisk,
+    CorrectedCategory,
     IncidentStat,
+    ModelVsTeam,
     ReceiverStat,
     Report,
 )
 from triage.report.window import DAY_FORMAT, HOUR_FORMAT, Window
 from triage.routing import RESULTS_RECEIVER
-from triage.store.tables import DeliveryRow, IncidentRow, MessageRow, TriageRow
+from triage.store.tables import DeliveryRow, IncidentRow, LabelRow, MessageRow, TriageRow
 
 INCIDENTS_LISTED = 50
+CORRECTED_LISTED = 10  # categories listed under "most corrected"
 AT_RISK_LISTED = 50  # customers listed; the report also gives how many there are in all
 LATENCY_SAMPLE = 10_000  # newest sent alerts per receiver the percentiles are computed from
 NEGATIVE_REPEATS = 2  # this many negative messages in the window put a customer at risk
@@ -49,6 +53,7 @@ def build_report(session: Session, window: Window) -> Report:
         churn_risk=churn_risk(session, window),
         alerts=alerts(session, window),
         incidents=incidents(session, window),
+        model_vs_team=model_vs_team(session, window),
     )
 
 
@@ -286,6 +291,87 @@ def incidents(session: Session, window: Window) -> list[IncidentStat]:
         )
         for row in rows
     ]
+
+
+def model_vs_team(session: Session, window: Window) -> ModelVsTeam:
+    """The team's labels given in the window (by labelled_at), per week and field, by source, and by
+    the model's category of the labelled messages."""
+    weeks = week_labels(window)
+    index = {week: i for i, week in enumerate(weeks)}
+    labels = {field: [0] * len(weeks) for field in FIELDS}
+    corrections = {field: [0] * len(weeks) for field in FIELDS}
+    sources: dict[str, int] = defaultdict(int)
+    day = _day(session, LabelRow.labelled_at).label("day")
+    query = (
+        select(day, LabelRow.field, LabelRow.source, _corrected(), func.count())
+        .where(_in_window(LabelRow.labelled_at, window))
+        .group_by("day", LabelRow.field, LabelRow.source, "corrected")
+    )
+    for label_day, field, source, is_correction, count in session.execute(query):
+        week = index[monday(label_day)]
+        labels.setdefault(field, [0] * len(weeks))[week] += count
+        corrections.setdefault(field, [0] * len(weeks))[week] += count * is_correction
+        sources[source] += count
+    return ModelVsTeam(
+        weeks, labels, corrections, dict(sorted(sources.items())), _corrected_categories(session, window)
+    )
+
+
+def _corrected_categories(session: Session, window: Window) -> list[CorrectedCategory]:
+    """The model's categories whose messages people corrected most (at most CORRECTED_LISTED)."""
+    query = (
+        select(TriageRow.category, LabelRow.field, LabelRow.team_value, _corrected(), func.count())
+        .join_from(LabelRow, TriageRow, TriageRow.message_id == LabelRow.message_id)
+        .where(_in_window(LabelRow.labelled_at, window))
+        .group_by(TriageRow.category, LabelRow.field, LabelRow.team_value, "corrected")
+    )
+    totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    moved: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for category, field, team_value, is_correction, count in session.execute(query):
+        totals[category][0] += count
+        totals[category][1] += count * is_correction
+        if field == "category" and is_correction:
+            moved[category][team_value] += count
+    ranked = sorted(
+        (item for item in totals.items() if item[1][1]), key=lambda item: (-item[1][1], -item[1][0], item[0])
+    )
+    return [
+        CorrectedCategory(
+            category,
+            labelled,
+            corrected_count,
+            dict(sorted(moved[category].items(), key=lambda kv: (-kv[1], kv[0]))),
+        )
+        for category, (labelled, corrected_count) in ranked[:CORRECTED_LISTED]
+    ]
+
+
+def _corrected() -> Label[int]:
+    """1 for a label that differs from the model's value, 0 for one that agrees (grouped by name)."""
+    return _is(LabelRow.team_value != LabelRow.model_value).label("corrected")
+
+
+def _day(session: Session, column: ColumnElement[datetime]) -> ColumnElement[str]:
+    """The UTC day of a timestamp as text (YYYY-MM-DD)."""
+    if session.get_bind().dialect.name == "sqlite":
+        return func.strftime(DAY_FORMAT, column)
+    return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
+
+
+def monday(day: str) -> str:
+    """The Monday of a day's ISO week: `2026-11-20` -> `2026-11-16`."""
+    moment = datetime.strptime(day, DAY_FORMAT)
+    return (moment - timedelta(days=moment.weekday())).strftime(DAY_FORMAT)
+
+
+def week_labels(window: Window) -> list[str]:
+    """The Monday of every week the window touches."""
+    first = datetime.strptime(monday(window.since.astimezone(UTC).strftime(DAY_FORMAT)), DAY_FORMAT)
+    weeks = []
+    while first <= window.until.astimezone(UTC).replace(tzinfo=None):
+        weeks.append(first.strftime(DAY_FORMAT))
+        first += timedelta(days=7)
+    return weeks
 
 
 def readable_key(group_key: str) -> str:

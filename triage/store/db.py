@@ -130,7 +130,7 @@ def _insert_ignoring_conflicts(dialect: str, row_type: type[Base]):
     return module.insert(row_type).on_conflict_do_nothing()
 
 
-def _column_values(row: Base) -> dict[str, Any]:
+def column_values(row: Base) -> dict[str, Any]:
     """An ORM object's values for a Core INSERT, Python-side column defaults applied, so that every
     row of a multi-row INSERT has the same keys. An autoincrement key is left to the database."""
     values = {}
@@ -243,13 +243,13 @@ class Store:
             inserted = set(
                 connection.scalars(
                     _insert_ignoring_conflicts(dialect, MessageRow).returning(MessageRow.id),
-                    [_column_values(item.message) for item in first.values()],
+                    [column_values(item.message) for item in first.values()],
                 )
             )
             stored = [item for item in first.values() if item.message.id in inserted]
             if stored:
-                connection.execute(insert(TriageRow), [_column_values(item.result) for item in stored])
-                deliveries = [_column_values(d) for item in stored for d in item.deliveries]
+                connection.execute(insert(TriageRow), [column_values(item.result) for item in stored])
+                deliveries = [column_values(d) for item in stored for d in item.deliveries]
                 if deliveries:
                     connection.execute(insert(DeliveryRow), deliveries)
         return [item.message.id in inserted and first[item.message.id] is item for item in items]

@@ -170,3 +170,54 @@ class DeadLetterRow(Base):
     claimed_by: Mapped[str] = mapped_column(String(64))
     claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class ReceiptRow(Base):
+    """Where a delivery landed: the Slack message it posted (channel id, ts) or the helpdesk ticket it
+    wrote to. A correction is matched to its case through these rows, never through what a click or an
+    event claims about itself."""
+
+    __tablename__ = "receipts"
+    __table_args__ = (Index("ix_receipts_system_place", "system", "place", "created_at"),)
+
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id"), primary_key=True)
+    message_id: Mapped[str] = mapped_column(ForeignKey("messages.id"))
+    system: Mapped[str] = mapped_column(String(16))  # slack | zendesk
+    place: Mapped[str] = mapped_column(String(128))  # a Slack channel id, or a ticket id
+    ref: Mapped[str | None] = mapped_column(String(32))  # the Slack message's ts
+    kind: Mapped[str | None] = mapped_column(String(16))  # the Slack alert's kind: new, follow_up, escalation
+    link: Mapped[str | None] = mapped_column(Text)  # the thread link the alert shows (escalations)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class LabelRow(Base):
+    """A person's judgement of one field of a triaged message, from a Slack click or a helpdesk change:
+    a correction (a value other than the model's) or a confirmation (the same value).
+
+    `event_key` names the click or the change at its source, so a click delivered twice, or an event
+    read twice, is stored once."""
+
+    __tablename__ = "labels"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(ForeignKey("messages.id"), index=True)
+    field: Mapped[str] = mapped_column(String(16))  # urgency | sentiment | category
+    model_value: Mapped[str] = mapped_column(String(64))
+    team_value: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(16))  # slack | zendesk
+    person_id: Mapped[str] = mapped_column(String(64))  # the Slack user id, or the Zendesk user id
+    person_name: Mapped[str | None] = mapped_column(String(128))  # the Slack user name
+    place: Mapped[str | None] = mapped_column(String(256))  # the channel and alert, or the ticket
+    event_key: Mapped[str] = mapped_column(String(256), unique=True)
+    labelled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    stored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CursorRow(Base):
+    """How far a reader of an outside event stream has got (the Zendesk ticket events' start_time)."""
+
+    __tablename__ = "feedback_cursors"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    position: Mapped[str] = mapped_column(String(256))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,0 +1,73 @@
+"""The feedback loop's parts in a worker: Slack's buttons (Socket Mode) and Zendesk's ticket events.
+
+Both need TRIAGE_FEEDBACK__ENABLED (the default); the buttons also need the Slack app token, the
+ticket events a configured helpdesk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from triage.feedback.fields import category_choices
+from triage.feedback.recorder import Recorder, Route
+from triage.feedback.slack_socket import SlackButtons
+from triage.feedback.zendesk_events import TicketEvents
+from triage.receivers import helpdesk, slack
+from triage.settings import Settings
+from triage.store import Store
+
+
+class Part(Protocol):
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+class FeedbackLoop:
+    def __init__(self, parts: dict[str, Part]) -> None:
+        self.parts = parts  # what each part does, in words -> the part
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, store: Store, route: Route, wake: Callable[[], None]
+    ) -> FeedbackLoop:
+        if not settings.feedback.enabled:
+            return cls({})
+        recorder = Recorder(store, route, wake)
+        categories = category_choices(settings)
+        parts: dict[str, Part] = {}
+        if settings.slack.token and settings.slack.app_token:
+            web = slack.make_client(settings.slack.token, settings.slack.base_url)
+            parts["Slack buttons (Socket Mode)"] = SlackButtons(
+                settings.slack.app_token, web, recorder, categories
+            )
+        if settings.helpdesk.base_url:
+            events = TicketEvents(
+                helpdesk.make_client(settings.helpdesk),
+                recorder,
+                categories,
+                settings.feedback.zendesk_poll_s,
+            )
+            parts[f"Zendesk ticket events every {settings.feedback.zendesk_poll_s:g}s"] = events
+        return cls(parts)
+
+    def describe(self) -> str:
+        """`; feedback from Slack buttons (Socket Mode), Zendesk ticket events every 60s` for the start
+        line; nothing when no part runs."""
+        return f"; feedback from {', '.join(self.parts)}" if self.parts else ""
+
+    def start(self) -> None:
+        started: list[Part] = []
+        try:
+            for part in self.parts.values():
+                part.start()
+                started.append(part)
+        except Exception:
+            for part in started:
+                part.stop()
+            raise
+
+    def stop(self) -> None:
+        for part in self.parts.values():
+            part.stop()
