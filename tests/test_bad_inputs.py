@@ -3,7 +3,6 @@ the real broker: every valid message stored once, every bad record dead-lettered
 across a kill -9; and with TRIAGE_STORE_ORIGINAL_TEXT=false, no personal data anywhere in the store."""
 
 import json
-import re
 import signal
 import subprocess
 from collections import Counter
@@ -56,7 +55,7 @@ def test_interleaved_bad_records_are_dead_lettered_exactly_once_across_kill_9(
     kafka_settings: KafkaSettings, tmp_path: Path
 ):
     database_url = f"sqlite:///{tmp_path / 'store.db'}"
-    # A short lease: a dead letter the killed worker had claimed is taken over soon after the restart.
+    # A dead letter the killed worker had claimed is taken over at once by the restarted one (same host).
     env = triage_env(kafka_settings, database_url, TRIAGE_WORKER__DELIVERY_LEASE_S="3")
     records, expected_codes = [], {}
     for i in range(VALID):
@@ -94,21 +93,9 @@ def test_interleaved_bad_records_are_dead_lettered_exactly_once_across_kill_9(
 
     copies = Counter(record.value for record in dead)
     assert set(copies) == set(expected_codes), "a bad record is missing from the dead-letter topic"
+    assert max(copies.values()) == 1, [value for value, count in copies.items() if count > 1]
     codes = {record.value: dict(record.headers)["triage.error.code"].decode() for record in dead}
     assert codes == expected_codes
-    # Kafka's one tolerance: a dead letter acknowledged by the broker but not yet marked in the store when
-    # the worker died goes out again, and the restarted worker says so. Nothing else is repeated.
-    in_doubt = set(re.findall(r"(\d+)@(\d+): an earlier dead letter did not finish", log_path.read_text()))
-    for record in dead:
-        if copies[record.value] > 1:
-            headers = dict(record.headers)
-            where = (
-                headers["triage.original.partition"].decode(),
-                headers["triage.original.offset"].decode(),
-            )
-            assert where in in_doubt, f"{record.value!r} was dead-lettered {copies[record.value]} times"
-            assert copies[record.value] == 2
-    assert sum(copies.values()) - len(copies) <= 1
 
     engine = create_engine(database_url)
     with engine.connect() as connection:

@@ -315,3 +315,16 @@ def test_a_ledger_entry_counts_only_for_the_same_failure():
     assert DeadLetters([letter], {"dlq:0:3": ("in:0:5", "2026-11-20T10:15:00+00:00")}).replayed(letter)
     assert not DeadLetters([letter], {"dlq:0:3": ("in:0:9", "2026-11-20T10:15:00+00:00")}).replayed(letter)
     assert not DeadLetters([letter], {"dlq:0:3": ("in:0:5", "2026-11-19T08:00:00+00:00")}).replayed(letter)
+
+
+def test_a_dead_letter_in_doubt_is_found_on_the_topic_not_sent_again(kafka: KafkaSettings):
+    """A sender that died between the broker's acknowledgement and the store's mark: the next one
+    looks for the record's dead letter, by its original position, before it sends one."""
+    from triage.dlq import already_sent
+
+    dead_letter(kafka, b"{", "invalid_json", "x", offset=41)  # original: the input topic, partition 1
+    dead_letter(kafka, b"{", "invalid_json", "y", offset=43, key=None)
+    assert already_sent(kafka, kafka.input_topic, 1, 41)
+    assert already_sent(kafka, kafka.input_topic, 1, 43)
+    assert not already_sent(kafka, kafka.input_topic, 1, 42)  # never dead-lettered
+    assert not already_sent(kafka, kafka.input_topic, 0, 41)  # another partition's offset 41

@@ -78,6 +78,7 @@ CONTENT_CODES = frozenset(
 KNOWN_CODES = CONTENT_CODES | RETRYABLE_CODES
 
 QUIET_S = 1.5  # no records for this long: the end of the topic
+LOOKBACK = 10_000  # dead letters per partition searched for one whose sending was in doubt
 STALL_S = 30.0  # no progress for this long while behind the reported end offsets: an error
 POLL_MS = 200
 BATCH = 100  # records sent before their ledger entries are written
@@ -307,9 +308,38 @@ def _partitions(consumer: KafkaConsumer, topic: str) -> list[TopicPartition]:
     return [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
 
 
-def _read_to_end(consumer: KafkaConsumer, partitions: list[TopicPartition]) -> list[ConsumerRecord]:
+def already_sent(kafka: KafkaSettings, topic: str, partition: int, offset: int) -> bool:
+    """Whether the dead-letter topic holds the dead letter of this input record, among the newest
+    LOOKBACK records of each partition: for a dead letter whose sender died between the broker's
+    acknowledgement and the store's mark, so that it is not sent a second time."""
+    wanted = {ORIGINAL_TOPIC: topic, ORIGINAL_PARTITION: str(partition), ORIGINAL_OFFSET: str(offset)}
+    consumer = _consumer(kafka)
+    try:
+        partitions = _partitions(consumer, kafka.dlq_topic)
+        ends = consumer.end_offsets(partitions)
+        starts = {tp: max(0, end - LOOKBACK) for tp, end in ends.items()}
+        for record in _read_to_end(consumer, partitions, starts):
+            headers = {
+                name: (value or b"").decode("utf-8", "replace") for name, value in record.headers or []
+            }
+            if all(headers.get(name) == value for name, value in wanted.items()):
+                return True
+        return False
+    except KafkaError as error:
+        raise BrokerUnavailable(f"looking for a dead letter on {kafka.dlq_topic}: {error}") from error
+    finally:
+        consumer.close()
+
+
+def _read_to_end(
+    consumer: KafkaConsumer, partitions: list[TopicPartition], starts: dict[TopicPartition, int] | None = None
+) -> list[ConsumerRecord]:
     consumer.assign(partitions)
-    consumer.seek_to_beginning()
+    if starts is None:
+        consumer.seek_to_beginning()
+    else:
+        for tp, start in starts.items():
+            consumer.seek(tp, start)
     ends = consumer.end_offsets(partitions)
     records: list[ConsumerRecord] = []
     last_progress = time.monotonic()

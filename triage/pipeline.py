@@ -21,6 +21,7 @@ from triage.classify import Classifier
 from triage.classify.embedded import Encoder, message_text
 from triage.classify.meaning import Meaning
 from triage.classify.redact import redact
+from triage.dlq import already_sent
 from triage.kafka import publish_dead_letter
 from triage.message import URGENCY_ORDER, InvalidMessage, SupportMessage, Triage, parse_message
 from triage.ops import metrics
@@ -159,10 +160,13 @@ class Pipeline:
             return
         if claim == "busy":
             raise DeadLetterBusy(f"another worker is dead-lettering {where}")
-        if claim == "resend":
-            log.warning(
-                "%s: an earlier dead letter did not finish; sending it (again, if it went out)", where
-            )
+        if claim == "resend" and already_sent(
+            self.settings.kafka, record.topic, record.partition, record.offset
+        ):
+            # an earlier try was acknowledged by the broker but not marked before it stopped
+            log.info("%s: an earlier dead letter did not finish; found on the dead-letter topic", where)
+            self.store.dead_letter_sent(position)
+            return
         publish_dead_letter(self.producer, self.settings.kafka.dlq_topic, record, code, detail)
         self.store.dead_letter_sent(position)
         metrics.MESSAGES_DEAD_LETTERED.labels(code).inc()
