@@ -1,4 +1,4 @@
-"""Shared fixtures: one real Kafka-compatible broker per session, real SQLite and PostgreSQL stores.
+"""Shared fixtures: one real Kafka-compatible broker per test process, real SQLite and PostgreSQL stores.
 
 Broker, in order: TRIAGE_TEST_BOOTSTRAP if set; Apache Kafka in testcontainers when a Docker engine
 answers; otherwise the embedded Tansu broker. PostgreSQL: TRIAGE_TEST_POSTGRES_URL, default the local

@@ -29,12 +29,10 @@ from triage.broker import (
     EmbeddedBrokerError,
     port_is_free,
 )
-from triage.classify.base import BackendUnavailable, make_classifier
+from triage.classify.base import BackendUnavailable, LLMUnavailable, make_classifier
 from triage.classify.categories import CategoriesError
 from triage.classify.evaluate import EvalDataError, LabelledFile, Task, evaluate, read_examples
-from triage.classify.llm import LLMUnavailable
 from triage.dlq_cli import dlq_app
-from triage.feedback.store_commands import eval_from_store, train_from_store
 from triage.kafka import BrokerUnavailable
 from triage.message import SupportMessage
 from triage.ops.http import OpsPortError, OpsServer
@@ -372,6 +370,8 @@ def eval_(
     labels."""
     with one_line_errors():
         if from_store:
+            from triage.feedback.store_commands import eval_from_store
+
             return eval_from_store(task, since, as_json)
         task = _csv_task(csv_file, task)
         settings = _classifier_settings(backend)
@@ -412,6 +412,8 @@ def train_(
 
     with one_line_errors():
         if from_store:
+            from triage.feedback.store_commands import train_from_store
+
             return train_from_store(task, out, since, extra, extra_weight)
         task = _csv_task(csv_file, task)
         data = read_examples(csv_file, task)

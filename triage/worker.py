@@ -83,7 +83,6 @@ def dead_here(claimer: str, me: str) -> bool:
     except PermissionError:
         return False
     return False
-    return False
 
 
 class _CommitOnRevoke(ConsumerRebalanceListener):

@@ -20,6 +20,10 @@ class BackendUnavailable(Exception):
     """The configured backend cannot be built (missing model files, bad settings)."""
 
 
+class LLMUnavailable(Exception):
+    """The LLM gave no usable answer after retries (outage, rate limit, invalid output)."""
+
+
 def make_classifier(settings: Settings) -> Classifier:
     backend = settings.classifier.backend
     if backend == "llm":

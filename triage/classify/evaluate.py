@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
 from triage.classify.base import Classifier
 from triage.message import SupportMessage, Triage
@@ -125,6 +124,9 @@ def evaluate(
     workers: int = 1,
     errors: int = 0,
 ) -> dict[str, Any]:
+    # Here, not at the top: `triage dlq` and `triage run` import this module and need no sklearn.
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+
     examples = data.examples
     started = time.perf_counter()
     results = classify_all(classifier, (example.text for example in examples), workers)

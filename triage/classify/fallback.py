@@ -10,8 +10,7 @@ import logging
 import threading
 import time
 
-from triage.classify.base import Classifier
-from triage.classify.llm import LLMUnavailable
+from triage.classify.base import Classifier, LLMUnavailable
 from triage.message import SupportMessage, Triage
 from triage.ops import metrics
 

@@ -21,17 +21,13 @@ from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, ValidationError
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
 
-from triage.classify.base import BackendUnavailable
+from triage.classify.base import BackendUnavailable, LLMUnavailable
 from triage.classify.categories import Category
 from triage.classify.redact import redact
 from triage.message import Sentiment, SupportMessage, Triage, Urgency
 from triage.settings import LLMSettings
 
 FENCE = "customer_message"
-
-
-class LLMUnavailable(Exception):
-    """The LLM gave no usable answer after retries (outage, rate limit, invalid output)."""
 
 
 class Answer(BaseModel):
