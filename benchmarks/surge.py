@@ -181,11 +181,8 @@ def main() -> None:
             TRIAGE_LLM__BASE_URL=llm.base_url,
             TRIAGE_LLM__API_KEY="stand-in",
             TRIAGE_LLM__MODEL="stand-in",
-            TRIAGE_SLACK__TOKEN="xoxb-test",
-            TRIAGE_SLACK__BASE_URL=slack.base_url,
-            TRIAGE_HELPDESK__BASE_URL=zendesk.base_url,
-            TRIAGE_HELPDESK__EMAIL=zendesk.email,
-            TRIAGE_HELPDESK__API_TOKEN=zendesk.api_token,
+            **slack.env(),
+            **zendesk.env(),
             TRIAGE_HTTP__PORT="0",
         )
         log = work / "worker.log"

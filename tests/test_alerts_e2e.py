@@ -101,11 +101,8 @@ def test_alerts_exactly_once_across_kill_9_with_rate_limits(kafka_settings, tmp_
             TRIAGE_LLM__BASE_URL=llm.base_url,
             TRIAGE_LLM__API_KEY="test",
             TRIAGE_LLM__MODEL="stand-in",
-            TRIAGE_SLACK__TOKEN="xoxb-test",
-            TRIAGE_SLACK__BASE_URL=slack.base_url,
-            TRIAGE_HELPDESK__BASE_URL=zendesk.base_url,
-            TRIAGE_HELPDESK__EMAIL=zendesk.email,
-            TRIAGE_HELPDESK__API_TOKEN=zendesk.api_token,
+            **slack.env(),
+            **zendesk.env(),
             TRIAGE_WORKER__DELIVERY_LEASE_S="3",
         )
         produced = subprocess.run(

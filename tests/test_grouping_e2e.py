@@ -55,8 +55,7 @@ def test_a_surge_killed_mid_way_posts_one_incident_that_counts_every_case_once(
             kafka_settings,
             database_url,
             TRIAGE_ROUTING_FILE=str(routing),
-            TRIAGE_SLACK__TOKEN="xoxb-test",
-            TRIAGE_SLACK__BASE_URL=slack.base_url,
+            **slack.env(),
         )
         produce(kafka_settings, [line.encode() for line in lines[: CASES // 2]])
 

@@ -72,6 +72,10 @@ class FakeSlack(LocalJSONServer):
     def base_url(self) -> str:
         return f"{self.address}/api/"
 
+    def env(self) -> dict[str, str]:
+        """The TRIAGE_ settings that point a worker at this stand-in (with a valid bot token)."""
+        return {"TRIAGE_SLACK__TOKEN": "xoxb-test", "TRIAGE_SLACK__BASE_URL": self.base_url}
+
     def messages_in(self, channel: str) -> list[Json]:
         with self._lock:
             return [m for m in self.messages if m["channel"] == channel]

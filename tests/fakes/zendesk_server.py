@@ -59,6 +59,14 @@ class FakeZendesk(LocalJSONServer):
     def base_url(self) -> str:
         return self.address
 
+    def env(self) -> dict[str, str]:
+        """The TRIAGE_ settings that point a worker at this stand-in, with its credentials."""
+        return {
+            "TRIAGE_HELPDESK__BASE_URL": self.base_url,
+            "TRIAGE_HELPDESK__EMAIL": self.email,
+            "TRIAGE_HELPDESK__API_TOKEN": self.api_token,
+        }
+
     def authorized(self, header: str) -> bool:
         scheme, _, encoded = header.partition(" ")
         try:

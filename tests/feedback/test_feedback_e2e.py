@@ -82,12 +82,9 @@ def test_clicks_and_helpdesk_changes_become_labels_in_a_running_worker(kafka_set
             kafka_settings,
             database_url,
             TRIAGE_ROUTING_FILE=str(routing),
-            TRIAGE_SLACK__TOKEN="xoxb-test",
+            **slack.env(),
+            **zendesk.env(),
             TRIAGE_SLACK__APP_TOKEN="xapp-test",
-            TRIAGE_SLACK__BASE_URL=slack.base_url,
-            TRIAGE_HELPDESK__BASE_URL=zendesk.base_url,
-            TRIAGE_HELPDESK__EMAIL=zendesk.email,
-            TRIAGE_HELPDESK__API_TOKEN=zendesk.api_token,
             TRIAGE_FEEDBACK__ZENDESK_POLL_S="1",
         )
         produced = subprocess.run(

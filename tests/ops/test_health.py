@@ -116,8 +116,7 @@ def test_a_running_worker_shows_deliveries_it_cannot_make_in_metrics(kafka_setti
         kafka_settings,
         f"sqlite:///{tmp_path / 's.db'}",
         TRIAGE_HTTP__PORT=str(port),
-        TRIAGE_SLACK__TOKEN="xoxb-test",
-        TRIAGE_SLACK__BASE_URL=slack.base_url,
+        **slack.env(),
     )
     produce(kafka_settings, [message("m-1", "Our checkout is down for everyone, urgent!")])
     worker = subprocess.Popen([*TRIAGE, "run"], env=env, cwd=tmp_path, stderr=subprocess.DEVNULL)
