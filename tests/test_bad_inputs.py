@@ -119,11 +119,27 @@ PII = {
 }
 
 
+GROUPED_ON_PERSONAL_FIELDS = """
+receivers:
+  - {name: log, console: {}}
+  - {name: oncall, slack: {channel: "#oncall"}}
+route:
+  receiver: log
+  routes:
+    - receiver: oncall
+      group_by: [customer.name, customer.email, subject, metadata.callback, category]
+"""
+
+
 def test_with_store_original_text_false_no_personal_data_reaches_the_store(
     kafka_settings: KafkaSettings, tmp_path: Path
 ):
     database_url = f"sqlite:///{tmp_path / 'store.db'}"
-    env = triage_env(kafka_settings, database_url, TRIAGE_STORE_ORIGINAL_TEXT="false")
+    routing = tmp_path / "routing.yaml"  # group keys are stored: grouping on personal fields too
+    routing.write_text(GROUPED_ON_PERSONAL_FIELDS)
+    env = triage_env(
+        kafka_settings, database_url, TRIAGE_STORE_ORIGINAL_TEXT="false", TRIAGE_ROUTING_FILE=str(routing)
+    )
     messages = [
         {  # the first sentence (the summary of the keyword and embedded models) quotes every kind
             "id": "pii-1",
@@ -167,6 +183,10 @@ def test_with_store_original_text_false_no_personal_data_reaches_the_store(
         summary = connection.execute(text("SELECT summary FROM triage_results WHERE message_id = 'pii-1'"))
         assert "[CARD]" in summary.scalar_one()  # redacted, not dropped
         assert connection.execute(text("SELECT count(*) FROM dead_letters")).scalar_one() == 1
+        keys = connection.execute(
+            text("SELECT group_key FROM deliveries WHERE message_id = 'pii-1' AND receiver = 'oncall'")
+        )
+        assert "sha256:" in keys.scalar_one()  # grouped, on a digest of the name rather than the name
     engine.dispose()
     everything = "\n".join(dump)
     assert "pii-1" in everything and "deliveries" in everything  # the dump is not empty

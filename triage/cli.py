@@ -34,7 +34,7 @@ from triage.classify.categories import CategoriesError
 from triage.classify.evaluate import EvalDataError, LabelledFile, Task, evaluate, read_examples
 from triage.dlq_cli import dlq_app
 from triage.kafka import BrokerUnavailable
-from triage.message import SupportMessage
+from triage.message import InvalidMessage, parse_message
 from triage.ops.http import OpsPortError, OpsServer
 from triage.ops.logging import setup_logging, stop_logging
 from triage.receivers.helpdesk import HelpdeskConfigError
@@ -66,6 +66,7 @@ class EmptyMessage(Exception):
 
 KNOWN_FAILURES = (
     EmptyMessage,
+    InvalidMessage,
     SettingsError,
     BrokerUnavailable,
     StoreUnavailable,
@@ -331,10 +332,16 @@ def classify(
         if not text.strip():
             raise EmptyMessage()
         settings = _classifier_settings(backend)
+        # the worker's own checks (a lone surrogate, a body over the limit): one line, not a traceback
+        document = {
+            "id": "cli",
+            "body": text,
+            "subject": subject,
+            "channel": channel,
+            "customer": {"tier": tier},
+        }
+        message = parse_message(json.dumps(document).encode(), settings.worker.max_body_bytes)
         classifier = make_classifier(settings)
-        message = SupportMessage(
-            id="cli", body=text, subject=subject, channel=channel, customer={"tier": tier}
-        )
         result = classifier.classify(message)
     print(result.model_dump_json(indent=2))
     if result.degraded:  # the worker falls back on purpose; a person checking the LLM must see it fail

@@ -8,6 +8,8 @@ BrokerUnavailable) propagate: the caller retries, nothing is skipped.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import threading
 import time
@@ -119,6 +121,7 @@ class Pipeline:
         alert = {**case_record(message, triage, receivers), **alert_details(message), **(extra or {})}
         now = datetime.now(UTC)
         deliveries = []
+        grouped_on: dict[str, Any] | None = None  # the fields group keys are made of, once needed
         for match in matches:
             delivery = DeliveryRow(
                 message_id=message.id,
@@ -130,11 +133,15 @@ class Pipeline:
             )
             mode = group_mode(routes, match.receiver)
             if match.group is not None and mode is not None:
-                delivery.group_key = match.group.key(match.path, fields)
+                if grouped_on is None:
+                    grouped_on = (
+                        fields if self.settings.store_original_text else pseudonymised(message, triage)
+                    )
+                delivery.group_key = match.group.key(match.path, grouped_on)
                 delivery.payload["group"] = {
                     **match.group.settings(),
                     "mode": mode,
-                    "key": match.group.describe(fields),
+                    "key": match.group.describe(grouped_on),
                     "vector": self._vector(message) if match.group.similar else None,
                 }
             deliveries.append(delivery)
@@ -267,6 +274,22 @@ def redacted(message: SupportMessage) -> SupportMessage:
             "metadata": redact_strings(message.metadata),
         }
     )
+
+
+def pseudonymised(message: SupportMessage, triage: Triage) -> dict[str, Any]:
+    """The case's fields, each value that redaction would change replaced by a digest of it: cases
+    still group by `customer.name` or `subject`, and the store (which keeps group keys) never sees the
+    name or the subject (TRIAGE_STORE_ORIGINAL_TEXT=false)."""
+    fields = case_fields(message, triage)
+    masked = case_fields(redacted(message), triage)
+    return {
+        name: value if masked.get(name) == value else f"sha256:{_digest(value)}"
+        for name, value in fields.items()
+    }
+
+
+def _digest(value: Any) -> str:
+    return "sha256:" + hashlib.sha256(json.dumps(value, ensure_ascii=False).encode()).hexdigest()[:16]
 
 
 def redact_strings(value: Any) -> Any:

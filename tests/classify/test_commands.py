@@ -29,6 +29,19 @@ def test_an_empty_message_is_one_line_and_exit_2(tmp_path, text):
     assert done.stderr.strip() == "error: the message is empty"
 
 
+def test_a_lone_surrogate_is_the_workers_one_line_not_a_traceback(tmp_path):
+    # a shell's $'\ud83d' hands over the bytes of half a UTF-16 pair, not UTF-8
+    done = subprocess.run(
+        [sys.executable, "-m", "triage", "classify", b"App crashed \xed\xa0\xbd again", "--backend", "rules"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 2 and done.stdout == "", done.stderr
+    assert done.stderr.startswith("error: invalid_unicode: body: unpaired surrogate \\udced at character 12")
+    assert "Traceback" not in done.stderr
+
+
 def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -45,6 +45,16 @@ route:
         ("'degraded = yes'", "degraded is one of true, false"),
         ("'chanel = email'", "did you mean channel?"),
         ("'tier = pro'", "unknown field 'tier'"),
+        # an operator slipped into the value, on any field: the route would never fire
+        ("'customer.tier == pro'", "did you mean 'customer.tier = pro'?"),
+        ("'customer.tier = = pro'", "did you mean 'customer.tier = pro'?"),
+        ("'channel =! email'", "did you mean 'channel != email'?"),
+        ("'language == en'", "did you mean 'language = en'?"),
+        ("'metadata.region == eu'", "did you mean 'metadata.region = eu'?"),
+        ("'confidence => 0.5'", "did you mean 'confidence >= 0.5'?"),
+        ("'summary =< x'", "did you mean 'summary <= x'?"),
+        ("'ticket.system != = zendesk'", "did you mean 'ticket.system != zendesk'?"),
+        ("'urgency == urgent'", "did you mean 'urgency = urgent'?"),
     ],
 )
 def test_a_matcher_that_can_never_be_true_is_refused_with_its_line(matcher, reason):

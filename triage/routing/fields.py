@@ -21,6 +21,10 @@ from triage.routing.matchers import ORDERED, Matcher
 from triage.settings import ClassifierSettings, Settings
 
 FREE_PREFIX = "metadata."  # producers put anything there
+
+# `==`, `=!`, `=>`, `=<`, `= ~`: an operator slipped into the value of `=` (or `!=`). The operator meant:
+SLIPPED_OPERATOR = re.compile(r"^([=!<>~])\s*(.*)$")
+SLIPS = {"=": {"=": "=", "!": "!=", ">": ">=", "<": "<=", "~": "=~"}, "!=": {"=": "!=", "~": "!~"}}
 NUMERIC = ("confidence", "prompt_tokens", "completion_tokens", "cost_usd")
 
 
@@ -89,6 +93,8 @@ class Vocabulary:
         if problem := self.field_problem(matcher.field):
             return problem
         name, op = matcher.field, matcher.op
+        if op in ("=", "!=") and (slipped := SLIPPED_OPERATOR.match(matcher.value)):
+            return self._slipped(name, op, matcher.value, slipped)
         if op in ORDERED and name != "urgency":
             if name in self.values:
                 return f"{name} has no order: use = or in"
@@ -106,10 +112,17 @@ class Vocabulary:
         for value in values:
             if value in self.values[name]:
                 continue
-            if op == "=" and (slipped := re.match(r"^([<>])\s*(\S.*)$", value)):
-                # `urgency => high` parses as `urgency = "> high"`: point at the operator meant
-                meant = f"{name} {slipped[1]}= {slipped[2]}"
-                known = ", ".join(self.values[name])
-                return f"{name} is one of {known}, not {value!r}; did you mean {meant!r}?"
             return self.value_problem(name, value)
         return None
+
+    def _slipped(self, name: str, op: str, value: str, slipped: re.Match[str]) -> str:
+        """`urgency => high` parses as `urgency = "> high"`, `channel =! email` as `channel = "! email"`:
+        point at the operator meant, whatever the field (such a route would never fire)."""
+        meant = f"{name} {SLIPS[op].get(slipped[1], op)} {slipped[2]}"
+        if name in self.values:
+            known = ", ".join(self.values[name])
+            return f"{name} is one of {known}, not {value!r}; did you mean {meant!r}?"
+        return (
+            f"the value {value!r} starts with an operator; did you mean {meant!r}? "
+            "(a value that really starts so: match it with =~)"
+        )
