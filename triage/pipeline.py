@@ -80,7 +80,7 @@ class Pipeline:
             metrics.LLM_TOKENS.labels("prompt").inc(triage.prompt_tokens)
             metrics.LLM_TOKENS.labels("completion").inc(triage.completion_tokens)
             metrics.LLM_COST.inc(triage.cost_usd)
-        receivers, deliveries = self.route(message, triage)
+        receivers, deliveries = self.route(message, triage, arrived_at=arrival(record))
         deliveries.append(
             DeliveryRow(
                 message_id=message.id,
@@ -110,10 +110,15 @@ class Pipeline:
         return "processed"
 
     def route(
-        self, message: SupportMessage, triage: Triage, extra: dict[str, Any] | None = None
+        self,
+        message: SupportMessage,
+        triage: Triage,
+        extra: dict[str, Any] | None = None,
+        arrived_at: datetime | None = None,
     ) -> tuple[list[str], list[DeliveryRow]]:
         """The receivers the routing tree chooses for a judged message, and a delivery for each (the
-        results topic's not included). `extra` goes into every delivery's payload."""
+        results topic's not included). `extra` goes into every delivery's payload; `arrived_at`, when
+        the broker got the message, is when a new group's group_wait starts (default: when stored)."""
         fields = case_fields(message, triage)
         routes = self.routes
         matches = routes.matches(fields)
@@ -143,6 +148,7 @@ class Pipeline:
                     "mode": mode,
                     "key": match.group.describe(grouped_on),
                     "vector": self._vector(message) if match.group.similar else None,
+                    "arrived_at": arrived_at.isoformat() if arrived_at else None,
                 }
             deliveries.append(delivery)
         return receivers, deliveries
@@ -183,6 +189,15 @@ class Pipeline:
         metrics.MESSAGES_DUPLICATE.inc()
         log.info("duplicate message id, no effect", extra={"message_id": message.id})
         return "duplicate"
+
+
+def arrival(record: ConsumerRecord) -> datetime:
+    """When the broker got the record (its timestamp), never later than now: a case that waited in
+    Kafka while no worker ran (a restart after a crash) has waited its group_wait already."""
+    now = datetime.now(UTC)
+    if record.timestamp is None or record.timestamp < 0:
+        return now
+    return min(now, datetime.fromtimestamp(record.timestamp / 1000, UTC))
 
 
 def group_mode(routes: RoutingTree, receiver: str) -> str | None:

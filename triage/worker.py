@@ -28,7 +28,7 @@ from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import TopicPartition
 
 from triage import kafka
-from triage.classify import Classifier, make_classifier
+from triage.classify import Classifier, check_backend, make_classifier
 from triage.dispatch import Done, KeyedExecutor
 from triage.feedback.loop import FeedbackLoop
 from triage.kafka import BrokerUnavailable, OffsetTracker
@@ -139,23 +139,27 @@ class Worker:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Worker:
-        """Check every dependency once, failing with one clear line (StoreUnavailable, RoutingError, ...)."""
+        """Check every dependency once, failing with one clear line (StoreUnavailable, RoutingError, ...).
+        The LLM and the broker come before the model, whose loading takes seconds: a wrong address is
+        said within TRIAGE_KAFKA__BOOTSTRAP_TIMEOUT_MS of the start."""
         routes = load_routing(settings.routing_path(), Vocabulary.from_settings(settings))
-        classifier = make_classifier(settings)
         store = Store(settings.database_url)
-        if check := getattr(classifier, "check", None):  # the LLM backend: key and URL
-            check()
+        check_backend(settings)
         store.upgrade()
         kafka.announce(settings.kafka)
         if settings.kafka.create_topics:
             k = settings.kafka
             kafka.ensure_topics(k, [k.input_topic, k.results_topic, k.dlq_topic])
         producer = kafka.make_producer(settings.kafka)
-        worker = cls(settings, store, classifier, routes, producer, kafka.make_consumer(settings.kafka))
+        consumer = None
         try:
+            classifier = make_classifier(settings)
+            consumer = kafka.make_consumer(settings.kafka)
+            worker = cls(settings, store, classifier, routes, producer, consumer)
             worker.receivers.check()
         except Exception:
-            worker.consumer.close(autocommit=False)
+            if consumer is not None:
+                consumer.close(autocommit=False)
             producer.close(timeout=5)
             raise
         # after the checks: errors stay one line

@@ -243,3 +243,23 @@ def test_category_heads_learned_from_the_team_are_served(tmp_path: Path):
     assert EmbeddedClassifier.load(ClassifierSettings()).classify(message).category == "outage"
     served = EmbeddedClassifier.load(ClassifierSettings(model_dir=tmp_path / "heads"))
     assert served.classify(message).category == "bug"
+
+
+def test_eval_and_the_report_count_the_same_corrections(tmp_path: Path):
+    """`high` for the model's `urgent` is a correction, though both are the class the head learns."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    store = Store(url)
+    store.upgrade()
+    cases = [(f"Sandbox webhooks fail for team {i}", "urgent", "high") for i in range(6)]
+    cases += [(f"How do I export invoice {i} as CSV?", "normal", "normal") for i in range(4)]
+    seed(store, cases)
+    store.close()
+
+    evaluated = triage_cli("eval", "--from-store", "--json", cwd=tmp_path, database=url)
+    assert evaluated.returncode == 0, evaluated.stderr
+    agreed = json.loads(evaluated.stdout)["agreement"]["urgency"]
+    assert agreed == {"labels": 10, "agreed": 4, "agreement": 0.4}
+    reported = triage_cli("report", "--format", "json", "--since", "30d", cwd=tmp_path, database=url)
+    assert reported.returncode == 0, reported.stderr
+    urgency = json.loads(reported.stdout)["model_vs_team"]["fields"]["urgency"]
+    assert (urgency["labels"], urgency["corrections"], urgency["agreement"]) == (10, 6, 0.4)

@@ -4,6 +4,7 @@ from tests.conftest import REPO
 from triage.message import SupportMessage, Triage
 from triage.routing import RoutingError, case_fields, load_routing, parse_routing
 from triage.routing.matchers import MatcherError, parse_matcher
+from triage.routing.timing import parse_duration
 
 ONE_RECEIVER = "receivers:\n  - name: a\n    console: {}\n"
 EXAMPLE = load_routing(REPO / "config" / "routing.yaml")
@@ -187,3 +188,25 @@ def test_case_fields_flatten_the_message_and_add_the_triage():
     fields = case_fields(message, triage)
     assert fields["customer.tier"] == "pro" and fields["ticket.id"] == 7 and fields["metadata.region"] == "eu"
     assert fields["urgency"] == "high" and fields["channel"] == "chat" and fields["conversation_id"] == "m1"
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("30s", 30),
+        ("15m", 900),
+        ("1h30m", 5400),
+        ("1h 30m", 5400),
+        ("500ms", 0.5),
+        ("2w", 1209600),
+        ("0s", 0),
+    ],
+)
+def test_durations_are_alertmanagers(text, seconds):
+    assert parse_duration(text).total_seconds() == seconds
+
+
+@pytest.mark.parametrize("value", ["5", "-5s", "soon", "10 seconds", "", 10, True, None])
+def test_anything_else_is_not_a_duration(value):
+    with pytest.raises(ValueError, match="is not a duration like 30s, 15m, 1h30m"):
+        parse_duration(value)

@@ -78,6 +78,17 @@ def test_the_first_case_holds_the_alert_and_later_ones_join(database_url):
     assert store.claim_deliveries("oncall", "lane", 1, LEASE) == []  # not due yet
 
 
+def test_group_wait_runs_from_the_arrival_at_the_broker(database_url):
+    """A case that waited in Kafka while no worker ran (a restart after kill -9) is not held again."""
+    store = Store(database_url)
+    store.upgrade()
+    long_ago = (datetime.now(UTC) - timedelta(seconds=12)).isoformat()
+    grouped(store, 0, wait_s=10, idle_s=0, arrived_at=long_ago)  # idle_s=0: its incident closes at once
+    assert claim_and_assign(store, "lane") == ["send"]
+    grouped(store, 1, wait_s=10, arrived_at=datetime.now(UTC).isoformat())
+    assert claim_and_assign(store, "lane") == ["held"]
+
+
 def test_a_more_urgent_case_is_an_escalation_once_the_alert_is_out(database_url):
     store = Store(database_url)
     store.upgrade()

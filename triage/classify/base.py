@@ -40,6 +40,16 @@ def make_classifier(settings: Settings) -> Classifier:
     return _offline(backend, settings)
 
 
+def check_backend(settings: Settings) -> None:
+    """What the backend needs outside this process, checked before anything slow is loaded: the LLM's
+    URL and key (BackendUnavailable, one clear line, rather than an outage per message)."""
+    if settings.classifier.backend == "llm":
+        from triage.classify.categories import load_categories
+        from triage.classify.llm import LLMClassifier
+
+        LLMClassifier(settings.llm, load_categories(settings.classifier)).check()
+
+
 def _offline(backend: str, settings: Settings) -> Classifier:
     if backend == "rules":
         from triage.classify.categories import category_names

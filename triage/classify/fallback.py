@@ -60,10 +60,6 @@ class FallbackClassifier:
         self.breaker = breaker
         self.name = primary.name
 
-    def check(self) -> None:
-        """At start: the LLM is configured right (see LLMClassifier.check)."""
-        self.primary.check()
-
     def classify(self, message: SupportMessage) -> Triage:
         if self.breaker.allow():
             try:

@@ -40,12 +40,15 @@ class NotEnoughLabels(EvalDataError):
 
 @dataclass(frozen=True)
 class Labelled:
-    """A message a person labelled: the team's class and the model's, as the head learns them."""
+    """A message a person labelled: the team's class and the model's, as the head learns them, and
+    whether the person kept the model's exact value (`high` for `urgent` is a correction, as the
+    report counts it, though both are the class `urgent`)."""
 
     message: SupportMessage
     label: str
     model: str
     at: datetime
+    agreed: bool
 
 
 def as_class(task: Task, value: str) -> str:
@@ -75,6 +78,7 @@ def labelled(store: Store, task: Task, since: datetime) -> list[Labelled]:
                 as_class(task, label.team_value),
                 as_class(task, label.model_value),
                 _utc(label.labelled_at),
+                label.team_value == label.model_value,
             )
     return sorted(latest.values(), key=lambda item: item.at)
 
@@ -109,11 +113,11 @@ def fit(
 
 def agreement(store: Store, since: datetime) -> dict[str, dict[str, Any]]:
     """Per field: messages labelled since `since` (latest label each), and how often the model's value
-    was the team's."""
+    was the team's, exactly (as the report's "Model vs team" counts it)."""
     found = {}
     for task in TASKS:
         examples = labelled(store, task, since)
-        agreed = sum(example.label == example.model for example in examples)
+        agreed = sum(example.agreed for example in examples)
         found[task] = {
             "labels": len(examples),
             "agreed": agreed,

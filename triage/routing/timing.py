@@ -8,16 +8,19 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
-UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+# Alertmanager's (Prometheus') durations: one or more number-unit parts: 30s, 1h30m, 500ms
+DURATION = re.compile(r"^(?:\d+(?:\.\d+)?(?:ms|[smhdwy]))+$")
+PART = re.compile(r"(\d+(?:\.\d+)?)(ms|[smhdwy])")
+UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 def parse_duration(text: str) -> timedelta:
-    found = DURATION.match(str(text))
-    if not found:
-        raise ValueError(f"{text!r} is not a duration like 30s, 15m, 4h, 7d or 2w")
-    return timedelta(seconds=float(found[1]) * UNITS[found[2]])
+    """`30s`, `15m`, `1h30m`, `7d`, `500ms`; anything else (a bare number, `-5s`, `soon`) is refused."""
+    compact = re.sub(r"\s+", "", text) if isinstance(text, str) else None  # `10 s`, `1h 30m` too
+    if not compact or not DURATION.match(compact):
+        raise ValueError(f"{text!r} is not a duration like 30s, 15m, 1h30m, 7d or 2w")
+    return timedelta(seconds=sum(float(number) * UNITS[unit] for number, unit in PART.findall(compact)))
 
 
 class QuietHours(BaseModel):

@@ -92,8 +92,9 @@ class Route(Strict):
 
     @field_validator("repeat_interval", "group_wait", "group_interval", "group_idle", mode="before")
     @classmethod
-    def _duration(cls, value: Any) -> Any:
-        return parse_duration(value) if isinstance(value, str) else value
+    def _duration(cls, value: Any) -> timedelta | None:
+        """A duration string only: a bare number (seconds? minutes?) or `-5` is refused."""
+        return None if value is None else parse_duration(value)
 
     @field_validator("group_interval", "group_idle")
     @classmethod

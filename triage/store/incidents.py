@@ -130,7 +130,9 @@ class Incidents:
         self, row: DeliveryRow, incident: IncidentRow, group: dict[str, Any], now: datetime
     ) -> Assignment:
         row.incident_id, row.incident_seq = incident.id, 1
-        due = aware(row.created_at) + timedelta(seconds=group["wait_s"])  # group_wait runs from the case
+        # group_wait runs from the case's arrival at the broker (or, re-routed, from when it was stored)
+        arrived = datetime.fromisoformat(group["arrived_at"]) if group.get("arrived_at") else None
+        due = (arrived or aware(row.created_at)) + timedelta(seconds=group["wait_s"])
         if group["mode"] != "alert" or due <= now:
             return "send"
         # Back in the queue until group_wait has gathered the burst; not a failed try (attempts
