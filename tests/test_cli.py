@@ -318,3 +318,25 @@ def test_triage_broker_runs_a_local_broker_with_the_topics_until_ctrl_c(tmp_path
     finally:
         broker.send_signal(signal.SIGINT)
         assert broker.wait(timeout=30) == 0
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["eval", "--from-store"],
+        ["train", "--from-store", "--task", "urgency"],
+        ["routes", "diff", str(REPO / "config" / "routing.yaml")],
+    ],
+)
+def test_commands_that_read_the_store_do_not_create_an_empty_one(tmp_path, command):
+    env = {name: value for name, value in os.environ.items() if not name.startswith("TRIAGE_")}
+    env["TRIAGE_ROUTING_FILE"] = str(REPO / "config" / "routing.yaml")
+    done = subprocess.run(
+        [*TRIAGE, *command], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip() == (
+        "error: no store at triage.db: the SQLite file does not exist "
+        "(TRIAGE_DATABASE_URL=sqlite:///triage.db); `triage demo` keeps its store in triage-demo.db"
+    )
+    assert list(tmp_path.iterdir()) == []

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from triage.message import InvalidMessage, parse_message
+from triage.message import InvalidMessage, alert_priority, parse_message
 
 LIMIT = 64 * 1024
 
@@ -139,3 +139,9 @@ def test_a_lone_surrogate_anywhere_is_refused_once_as_invalid_unicode(value, det
 
 def test_a_surrogate_pair_is_an_emoji_not_an_error():
     assert parse_message(rb'{"id": "a", "body": "ok \ud83d\ude00"}', LIMIT).body == "ok 😀"
+
+
+def test_waiting_alerts_go_urgent_then_high_then_the_rest_by_age():
+    waiting = ["low", "normal", "urgent", "high", "low", "urgent"]  # oldest first
+    by_priority = sorted(range(len(waiting)), key=lambda i: -alert_priority(waiting[i]))  # stable: by age
+    assert [waiting[i] for i in by_priority] == ["urgent", "urgent", "high", "low", "normal", "low"]

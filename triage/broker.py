@@ -40,7 +40,10 @@ def tansu_binary() -> Path:
 
 
 def port_is_free(port: int) -> bool:
+    """Nothing listens on the port. SO_REUSEADDR, as the broker binds: connections of a broker stopped a
+    moment ago (TIME_WAIT) do not keep it from starting again."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:

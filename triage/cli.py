@@ -599,7 +599,7 @@ def routes_diff(
         vocabulary = Vocabulary.from_settings(settings)
         live = load_routing(settings.routing_path(), vocabulary)
         new = load_routing(new_file, vocabulary)
-        store = Store(settings.database_url)
+        store = Store.existing(settings.database_url)
         stored = store.triaged_since(datetime.now(UTC) - window)
         diff = diff_trees(live, new, ((row.message_id, stored_case(parsed, row)) for parsed, row in stored))
         store.close()

@@ -14,6 +14,12 @@ Sentiment = Literal["negative", "neutral", "positive"]
 URGENCY_ORDER: tuple[str, ...] = ("low", "normal", "high", "urgent")
 
 
+def alert_priority(urgency: str | None) -> int:
+    """The order in which alerts waiting for a rate-limited channel go out: urgent, then high, then
+    the rest (normal and low alike), each by age."""
+    return {"urgent": 2, "high": 1}.get(urgency or "", 0)
+
+
 class Lenient(BaseModel):
     """Unknown fields are ignored, as the contract says; they stay in the stored raw JSON."""
 

@@ -25,7 +25,7 @@ from triage.classify.meaning import Meaning
 from triage.classify.redact import redact
 from triage.dlq import already_sent
 from triage.kafka import publish_dead_letter
-from triage.message import URGENCY_ORDER, InvalidMessage, SupportMessage, Triage, parse_message
+from triage.message import InvalidMessage, SupportMessage, Triage, alert_priority, parse_message
 from triage.ops import metrics
 from triage.routing import RESULTS_RECEIVER, RoutingTree, case_fields
 from triage.routing.tree import Match
@@ -134,7 +134,7 @@ class Pipeline:
                 receiver=match.receiver,
                 payload=alert_payload(alert, match),
                 not_before=match.quiet_hours.deferred_until(now) if match.quiet_hours else None,
-                priority=URGENCY_ORDER.index(triage.urgency),
+                priority=alert_priority(triage.urgency),
             )
             mode = group_mode(routes, match.receiver)
             if match.group is not None and mode is not None:

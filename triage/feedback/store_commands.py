@@ -39,7 +39,7 @@ def since_when(since: str) -> datetime:
 
 
 def _store() -> Store:
-    store = Store(load_settings().database_url)
+    store = Store.existing(load_settings().database_url)
     store.upgrade()
     return store
 

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated, Literal, NoReturn
 
 import typer
-from sqlalchemy.engine import make_url
 
 from triage.report.html import render_html
 from triage.report.model import Report, as_json
@@ -52,29 +51,13 @@ def report(
 
 
 def _build(window: Window) -> Report:
-    url = load_settings().database_url
-    if missing := _missing_sqlite_file(url):
-        _fail(
-            f"no store at {missing}: the SQLite file does not exist (TRIAGE_DATABASE_URL={url}); "
-            "`triage demo` keeps its store in triage-demo.db"
-        )
-    store = Store(url)
+    store = Store.existing(load_settings().database_url)
     try:
         store.upgrade()
         with store.session() as session:
             return build_report(session, window)
     finally:
         store.close()
-
-
-def _missing_sqlite_file(url: str) -> Path | None:
-    """The file a SQLite URL names, when it does not exist: opening it would create an empty store
-    and report "0 messages" about the wrong place."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
-        return None
-    path = Path(parsed.database)
-    return None if path.exists() else path
 
 
 def _write(path: Path, content: str) -> None:

@@ -30,6 +30,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import InterfaceError as SAInterfaceError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -154,6 +155,15 @@ def _insert_columns(table: Table) -> tuple[tuple[str, Any, bool], ...]:
     )
 
 
+def missing_sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names, when it does not exist."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    path = Path(parsed.database)
+    return None if path.exists() else path
+
+
 class Store:
     def __init__(self, url: str) -> None:
         self.url = url
@@ -165,6 +175,18 @@ class Store:
         # SQLite has one write lock, and a thread that finds it taken sleeps in SQLite's busy handler
         # (1, 2, 5, 10 ... ms). This process's writers queue here instead, and wake as soon as it is free.
         self._one_writer = threading.Lock() if self.engine.dialect.name == "sqlite" else nullcontext()
+
+    @classmethod
+    def existing(cls, url: str) -> Store:
+        """A store to read from (report, eval and train --from-store, routes diff): a SQLite file that
+        does not exist is StoreUnavailable, not a new empty store whose "0 messages" would be about
+        the wrong place."""
+        if missing := missing_sqlite_file(url):
+            raise StoreUnavailable(
+                f"no store at {missing}: the SQLite file does not exist (TRIAGE_DATABASE_URL={url}); "
+                "`triage demo` keeps its store in triage-demo.db"
+            )
+        return cls(url)
 
     def close(self) -> None:
         self.engine.dispose()

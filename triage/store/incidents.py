@@ -26,7 +26,7 @@ import numpy as np
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
-from triage.message import URGENCY_ORDER
+from triage.message import URGENCY_ORDER, alert_priority
 from triage.store.db import Store
 from triage.store.tables import DeliveryRow, IncidentRow
 
@@ -171,7 +171,7 @@ class Incidents:
             session.execute(  # the alert not posted yet goes out at the group's new urgency
                 update(DeliveryRow)
                 .where(DeliveryRow.id == incident.opener_id)
-                .values(priority=rank(case["urgency"]))
+                .values(priority=alert_priority(case["urgency"]))
             )
         if incident.slack_ts is not None and incident.next_update_at is None:
             earliest = aware(incident.updated_at or now) + timedelta(seconds=incident.interval_s)

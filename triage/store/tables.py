@@ -101,7 +101,7 @@ class DeliveryRow(Base):
     not_before: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # quiet hours
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    priority: Mapped[int] = mapped_column(SmallInteger, default=0)  # urgency rank: urgent goes first
+    priority: Mapped[int] = mapped_column(SmallInteger, default=0)  # message.alert_priority: urgent first
     group_key: Mapped[str | None] = mapped_column(String(512))  # grouped by its route: joins an incident
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
     incident_seq: Mapped[int | None] = mapped_column(Integer)  # its case number in the incident (1: first)
