@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import time
+import warnings
 from collections import Counter
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -183,10 +184,10 @@ def evaluate(
     if task == "urgency":  # `confidence` is the model's confidence in its urgency call
         ece = expected_calibration_error([r.confidence for r in results], correct)
         report["calibration_error"] = round(ece, 4)
-    report["confusion_matrix"] = {
-        "labels": labels,
-        "rows_true_columns_predicted": confusion_matrix(truth, predicted, labels=labels).tolist(),
-    }
+    with warnings.catch_warnings():  # scikit-learn warns of one label even when given `labels`
+        warnings.filterwarnings("ignore", message="A single label was found")
+        matrix = confusion_matrix(truth, predicted, labels=labels)
+    report["confusion_matrix"] = {"labels": labels, "rows_true_columns_predicted": matrix.tolist()}
     return report
 
 
