@@ -11,7 +11,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -146,8 +146,15 @@ def produce(kafka_settings: KafkaSettings, values: list[bytes], key: bytes | Non
     producer.close()
 
 
-def read_topic(bootstrap: str, topic: str, expected: int, timeout_s: float = 30.0) -> list:
-    """All records of a topic, once at least `expected` have arrived (or the timeout passed)."""
+def read_topic(
+    bootstrap: str,
+    topic: str,
+    expected: int,
+    timeout_s: float = 30.0,
+    until: Callable[[list], bool] | None = None,
+) -> list:
+    """All records of a topic, once at least `expected` have arrived and `until(records)` holds (or the
+    timeout passed). `until` matters where records may repeat (Kafka's tolerance after a kill -9)."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     deadline = time.monotonic() + timeout_s
     partitions = None
@@ -159,7 +166,7 @@ def read_topic(bootstrap: str, topic: str, expected: int, timeout_s: float = 30.
     if partitions:
         consumer.assign([TopicPartition(topic, p) for p in partitions])
         consumer.seek_to_beginning()
-        while len(records) < expected and time.monotonic() < deadline:
+        while (len(records) < expected or (until and not until(records))) and time.monotonic() < deadline:
             for batch in consumer.poll(timeout_ms=200).values():
                 records.extend(batch)
         for batch in consumer.poll(timeout_ms=500).values():  # anything beyond what was expected
