@@ -180,7 +180,7 @@ def test_a_more_urgent_case_escalates_at_once(settings: Settings, slack: FakeSla
         produce(settings.kafka, [case(0, "The export shows an error", tier="enterprise")])  # high
         wait_for(lambda: slack.top_level(CHANNEL), 30, "the alert")
         produce(settings.kafka, [case(1, "Outage: nothing loads", tier="enterprise")])  # urgent
-        wait_for(lambda: len(slack.top_level(CHANNEL)) == 2, 10, "the escalation")
+        wait_for(lambda: len(slack.top_level(CHANNEL)) == 2, 20, "the escalation")
         produce(
             settings.kafka, [case(2, "Outage: still nothing loads", tier="enterprise")]
         )  # no 2nd escalation
