@@ -78,7 +78,7 @@ CONTENT_CODES = frozenset(
 KNOWN_CODES = CONTENT_CODES | RETRYABLE_CODES
 
 QUIET_S = 1.5  # no records for this long: the end of the topic
-LOOKBACK = 10_000  # dead letters per partition searched for one whose sending was in doubt
+LOOKBACK = 10_000  # records per partition searched for one whose sending was in doubt
 STALL_S = 30.0  # no progress for this long while behind the reported end offsets: an error
 POLL_MS = 200
 BATCH = 100  # records sent before their ledger entries are written
@@ -309,24 +309,30 @@ def _partitions(consumer: KafkaConsumer, topic: str) -> list[TopicPartition]:
 
 
 def already_sent(kafka: KafkaSettings, topic: str, partition: int, offset: int) -> bool:
-    """Whether the dead-letter topic holds the dead letter of this input record, among the newest
-    LOOKBACK records of each partition: for a dead letter whose sender died between the broker's
-    acknowledgement and the store's mark, so that it is not sent a second time."""
+    """Whether the dead-letter topic holds the dead letter of this input record, among its newest
+    records: for a dead letter whose sender died between the broker's acknowledgement and the store's
+    mark, so that it is not sent a second time."""
     wanted = {ORIGINAL_TOPIC: topic, ORIGINAL_PARTITION: str(partition), ORIGINAL_OFFSET: str(offset)}
+    return any(
+        all(headers.get(name) == value for name, value in wanted.items())
+        for headers in recent_headers(kafka, kafka.dlq_topic)
+    )
+
+
+def recent_headers(kafka: KafkaSettings, topic: str) -> list[dict[str, str]]:
+    """The headers of the newest LOOKBACK records of each partition of `topic`: where a record in
+    doubt (a dead letter, a result) is looked for before it is sent again."""
     consumer = _consumer(kafka)
     try:
-        partitions = _partitions(consumer, kafka.dlq_topic)
+        partitions = _partitions(consumer, topic)
         ends = consumer.end_offsets(partitions)
         starts = {tp: max(0, end - LOOKBACK) for tp, end in ends.items()}
-        for record in _read_to_end(consumer, partitions, starts):
-            headers = {
-                name: (value or b"").decode("utf-8", "replace") for name, value in record.headers or []
-            }
-            if all(headers.get(name) == value for name, value in wanted.items()):
-                return True
-        return False
+        return [
+            {name: (value or b"").decode("utf-8", "replace") for name, value in record.headers or []}
+            for record in _read_to_end(consumer, partitions, starts)
+        ]
     except KafkaError as error:
-        raise BrokerUnavailable(f"looking for a dead letter on {kafka.dlq_topic}: {error}") from error
+        raise BrokerUnavailable(f"reading the newest records of {topic}: {error}") from error
     finally:
         consumer.close()
 

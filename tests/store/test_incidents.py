@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select, update
 
 from triage.store import Store
-from triage.store.incidents import Incidents
+from triage.store.incidents import Incidents, aware
 from triage.store.tables import DeliveryRow, IncidentRow, MessageRow, TriageRow
 
 KEY = 'route.routes[1] {"category": "outage"}'
@@ -79,14 +79,20 @@ def test_the_first_case_holds_the_alert_and_later_ones_join(database_url):
 
 
 def test_group_wait_runs_from_the_arrival_at_the_broker(database_url):
-    """A case that waited in Kafka while no worker ran (a restart after kill -9) is not held again."""
+    """A case that waited in Kafka while no worker ran (a restart after kill -9) is held only for a
+    moment, to gather the backlog read with it, not for group_wait again."""
     store = Store(database_url)
     store.upgrade()
     long_ago = (datetime.now(UTC) - timedelta(seconds=12)).isoformat()
     grouped(store, 0, wait_s=10, idle_s=0, arrived_at=long_ago)  # idle_s=0: its incident closes at once
-    assert claim_and_assign(store, "lane") == ["send"]
     grouped(store, 1, wait_s=10, arrived_at=datetime.now(UTC).isoformat())
     assert claim_and_assign(store, "lane") == ["held"]
+    assert claim_and_assign(store, "lane") == ["held"]
+    with store.session() as session:
+        waited, fresh = (session.get(DeliveryRow, n).not_before for n in (1, 2))
+    now = datetime.now(UTC)
+    assert aware(waited) - now < timedelta(seconds=3)  # 2 s after it was stored
+    assert aware(fresh) - now > timedelta(seconds=8)  # group_wait after its arrival
 
 
 def test_a_more_urgent_case_is_an_escalation_once_the_alert_is_out(database_url):

@@ -20,7 +20,7 @@ class Receivers:
     def __init__(self, settings: Settings, producer: KafkaProducer, store: Store) -> None:
         self.settings = settings
         self.store = store
-        self.results = ResultsSender(producer, settings.kafka.results_topic)
+        self.results = ResultsSender(producer, settings.kafka)
         self.slack = (
             slack.make_client(settings.slack.token, settings.slack.base_url) if settings.slack.token else None
         )

@@ -1,4 +1,9 @@
-"""The results topic: one JSON record per processed message, keyed by conversation."""
+"""The results topic: one JSON record per processed message, keyed by conversation.
+
+Each record carries its delivery's id in the header `triage.delivery_id`. A delivery tried before (its
+sender died between the broker's acknowledgement and the store's mark, or the send failed) is looked
+for among the topic's newest records first, and not sent again when it is there.
+"""
 
 from __future__ import annotations
 
@@ -8,34 +13,58 @@ from collections.abc import Sequence
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
+from triage.dlq import recent_headers
+from triage.kafka import BrokerUnavailable
 from triage.receivers.base import DeliveryFailed, Outcome
+from triage.settings import KafkaSettings
 from triage.store.tables import DeliveryRow
+
+DELIVERY_ID = "triage.delivery_id"
 
 
 class ResultsSender:
     batch_size = 500
 
-    def __init__(self, producer: KafkaProducer, topic: str, timeout_s: float = 30.0) -> None:
+    def __init__(self, producer: KafkaProducer, kafka: KafkaSettings, timeout_s: float = 30.0) -> None:
         self.producer = producer
-        self.topic = topic
+        self.kafka = kafka
+        self.topic = kafka.results_topic
         self.timeout_s = timeout_s
 
     def send_batch(self, deliveries: Sequence[DeliveryRow]) -> list[Outcome | DeliveryFailed]:
-        payloads = [delivery.payload for delivery in deliveries]
-        futures = [
-            self.producer.send(
+        try:
+            published = self._published([d for d in deliveries if d.attempts > 1])
+        except BrokerUnavailable as error:
+            return [DeliveryFailed(f"results topic {self.topic}: {error}") for _ in deliveries]
+        futures = {
+            delivery.id: self.producer.send(
                 self.topic,
-                key=str(payload["conversation_id"]).encode("utf-8"),
-                value=json.dumps(payload, ensure_ascii=False).encode("utf-8"),
+                key=str(delivery.payload["conversation_id"]).encode("utf-8"),
+                value=json.dumps(delivery.payload, ensure_ascii=False).encode("utf-8"),
+                headers=[(DELIVERY_ID, str(delivery.id).encode())],
             )
-            for payload in payloads
-        ]
+            for delivery in deliveries
+            if str(delivery.id) not in published
+        }
         self.producer.flush(timeout=self.timeout_s)
         outcomes: list[Outcome | DeliveryFailed] = []
-        for future in futures:
+        for delivery in deliveries:
+            future = futures.get(delivery.id)
+            if future is None:
+                outcomes.append(
+                    Outcome("sent", "found on the results topic: an earlier try was acknowledged")
+                )
+                continue
             try:
                 future.get(timeout=0)
                 outcomes.append(Outcome("sent"))
             except KafkaError as error:
                 outcomes.append(DeliveryFailed(f"results topic {self.topic}: {error}"))
         return outcomes
+
+    def _published(self, in_doubt: Sequence[DeliveryRow]) -> set[str]:
+        """Which of the deliveries tried before are on the topic already."""
+        if not in_doubt:
+            return set()
+        wanted = {str(delivery.id) for delivery in in_doubt}
+        return wanted & {headers.get(DELIVERY_ID, "") for headers in recent_headers(self.kafka, self.topic)}

@@ -32,6 +32,7 @@ from triage.store.tables import DeliveryRow, IncidentRow
 
 Assignment = Literal["send", "grouped", "held"]
 CENTROID_CASES = 5  # an incident's meaning: the mean embedding of its first cases
+GATHER_AFTER_READ = timedelta(seconds=2)  # at least this (or group_wait if shorter) after a case is stored
 
 
 def aware(moment: datetime) -> datetime:
@@ -130,9 +131,12 @@ class Incidents:
         self, row: DeliveryRow, incident: IncidentRow, group: dict[str, Any], now: datetime
     ) -> Assignment:
         row.incident_id, row.incident_seq = incident.id, 1
-        # group_wait runs from the case's arrival at the broker (or, re-routed, from when it was stored)
-        arrived = datetime.fromisoformat(group["arrived_at"]) if group.get("arrived_at") else None
-        due = (arrived or aware(row.created_at)) + timedelta(seconds=group["wait_s"])
+        # group_wait runs from the case's arrival at the broker (re-routed: from when it was stored), and
+        # a case that waited in Kafka (a restart, a rebalance) still gathers the backlog read with it
+        stored = aware(row.created_at)
+        arrived = datetime.fromisoformat(group["arrived_at"]) if group.get("arrived_at") else stored
+        wait = timedelta(seconds=group["wait_s"])
+        due = max(arrived + wait, stored + min(wait, GATHER_AFTER_READ))
         if group["mode"] != "alert" or due <= now:
             return "send"
         # Back in the queue until group_wait has gathered the burst; not a failed try (attempts
