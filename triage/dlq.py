@@ -3,7 +3,8 @@
 Reading. The topic is read from the beginning by a consumer of its own (assign + seek, no group, no
 commits). The end is where polls stay empty for `QUIET_S`, but never before the end offsets the broker
 reported when the read began: Apache Kafka's are exact, so a slow fetch cannot cut a listing short
-there; Tansu's lag behind the real end, so there the quiet period decides.
+there; Tansu's lag behind the real end, so there the quiet period decides. Past those offsets the read
+goes on at most `SETTLE_S`, so that a topic others keep writing to still has an end.
 
 No duplicates: the replay ledger. A replay must never re-drive a record it re-drove before, whatever
 filters either run used. A consumer-group offset cannot say that (a `--reason` run would pass over
@@ -78,6 +79,7 @@ CONTENT_CODES = frozenset(
 KNOWN_CODES = CONTENT_CODES | RETRYABLE_CODES
 
 QUIET_S = 1.5  # no records for this long: the end of the topic
+SETTLE_S = 5.0  # past the reported end offsets, read on at most this long (others may keep writing)
 LOOKBACK = 10_000  # records per partition searched for one whose sending was in doubt
 STALL_S = 30.0  # no progress for this long while behind the reported end offsets: an error
 POLL_MS = 200
@@ -305,7 +307,8 @@ def _consumer(kafka: KafkaSettings) -> KafkaConsumer:
 
 
 def _partitions(consumer: KafkaConsumer, topic: str) -> list[TopicPartition]:
-    return [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic))]
+    """The topic's partitions; none when it does not exist."""
+    return [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
 
 
 def already_sent(kafka: KafkaSettings, topic: str, partition: int, offset: int) -> bool:
@@ -325,6 +328,8 @@ def recent_headers(kafka: KafkaSettings, topic: str) -> list[dict[str, str]]:
     consumer = _consumer(kafka)
     try:
         partitions = _partitions(consumer, topic)
+        if not partitions:  # not there, or not readable: searching nothing would find nothing
+            raise BrokerUnavailable(f"cannot read topic {topic!r} at {kafka.bootstrap_servers}")
         ends = consumer.end_offsets(partitions)
         starts = {tp: max(0, end - LOOKBACK) for tp, end in ends.items()}
         return [
@@ -349,24 +354,25 @@ def _read_to_end(
     ends = consumer.end_offsets(partitions)
     records: list[ConsumerRecord] = []
     last_progress = time.monotonic()
+    reached: float | None = None  # when every position first passed the reported end offsets
     while True:
         batches = consumer.poll(timeout_ms=POLL_MS)
         for batch in batches.values():
             records.extend(batch)
-        quiet = time.monotonic() - last_progress
+        now = time.monotonic()
         if batches:
-            last_progress = time.monotonic()
-        elif quiet >= QUIET_S:
+            last_progress = now
+        if reached is None and all(consumer.position(tp) >= ends[tp] for tp in partitions):
+            reached = now
+        if reached is not None and (now - last_progress >= QUIET_S or now - reached >= SETTLE_S):
+            return records  # quiet, or a topic others keep writing to: what came after the start is new
+        if now - last_progress >= STALL_S:
             positions = {tp: consumer.position(tp) for tp in partitions}
-            behind = [tp for tp in partitions if positions[tp] < ends[tp]]
-            if not behind:
-                return records
-            if quiet >= STALL_S:
-                tp = behind[0]
-                raise BrokerUnavailable(
-                    f"reading {tp.topic} partition {tp.partition}: stuck at offset {positions[tp]} "
-                    f"of {ends[tp]} for {STALL_S:.0f}s"
-                )
+            tp = next(tp for tp in partitions if positions[tp] < ends[tp])
+            raise BrokerUnavailable(
+                f"reading {tp.topic} partition {tp.partition}: stuck at offset {positions[tp]} "
+                f"of {ends[tp]} for {STALL_S:.0f}s"
+            )
 
 
 def _ledger_entry(record: ConsumerRecord) -> tuple[str, tuple[str, str]] | None:

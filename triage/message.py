@@ -16,8 +16,9 @@ URGENCY_ORDER: tuple[str, ...] = ("low", "normal", "high", "urgent")
 
 def alert_priority(urgency: str | None) -> int:
     """The order in which alerts waiting for a rate-limited channel go out: urgent, then high, then
-    the rest (normal and low alike), each by age."""
-    return {"urgent": 2, "high": 1}.get(urgency or "", 0)
+    the rest (normal and low alike), each by age. The scale is the earlier urgency rank's (urgent 3,
+    high 2), so alerts stored by an earlier release and still waiting keep their place."""
+    return {"urgent": 3, "high": 2}.get(urgency or "", 1)
 
 
 class Lenient(BaseModel):

@@ -297,10 +297,7 @@ def pseudonymised(message: SupportMessage, triage: Triage) -> dict[str, Any]:
     name or the subject (TRIAGE_STORE_ORIGINAL_TEXT=false)."""
     fields = case_fields(message, triage)
     masked = case_fields(redacted(message), triage)
-    return {
-        name: value if masked.get(name) == value else f"sha256:{_digest(value)}"
-        for name, value in fields.items()
-    }
+    return {name: value if masked.get(name) == value else _digest(value) for name, value in fields.items()}
 
 
 def _digest(value: Any) -> str:

@@ -75,6 +75,8 @@ def test_a_matcher_that_can_never_be_true_is_refused_with_its_line(matcher, reas
         "'ticket.id = 12345'",
         "'degraded = true'",
         "'language != en'",
+        "'subject = \"!important\"'",  # quoted: the value as written, though it starts like an operator
+        "'metadata.note != \"<none>\"'",
     ],
 )
 def test_valid_matchers_load(matcher):

@@ -210,3 +210,8 @@ def test_durations_are_alertmanagers(text, seconds):
 def test_anything_else_is_not_a_duration(value):
     with pytest.raises(ValueError, match="is not a duration like 30s, 15m, 1h30m"):
         parse_duration(value)
+
+
+def test_a_duration_beyond_a_century_is_refused_not_an_overflow():
+    with pytest.raises(ValueError, match="'10000y' is longer than 100y"):
+        parse_duration("10000y")

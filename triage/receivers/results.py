@@ -1,12 +1,14 @@
 """The results topic: one JSON record per processed message, keyed by conversation.
 
-Each record carries its delivery's id in the header `triage.delivery_id`. A delivery tried before (its
-sender died between the broker's acknowledgement and the store's mark, or the send failed) is looked
-for among the topic's newest records first, and not sent again when it is there.
+Each record carries its delivery's and its message's ids in the headers `triage.delivery_id` and
+`triage.message_id`. A delivery tried before (its sender died between the broker's acknowledgement and
+the store's mark, or the send failed) is looked for among the topic's newest records first, by both
+ids (a store restored from a backup may hand out a delivery id again), and not sent again when found.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Sequence
 
@@ -20,6 +22,7 @@ from triage.settings import KafkaSettings
 from triage.store.tables import DeliveryRow
 
 DELIVERY_ID = "triage.delivery_id"
+MESSAGE_ID = "triage.message_id"
 
 
 class ResultsSender:
@@ -41,12 +44,16 @@ class ResultsSender:
                 self.topic,
                 key=str(delivery.payload["conversation_id"]).encode("utf-8"),
                 value=json.dumps(delivery.payload, ensure_ascii=False).encode("utf-8"),
-                headers=[(DELIVERY_ID, str(delivery.id).encode())],
+                headers=[
+                    (DELIVERY_ID, str(delivery.id).encode()),
+                    (MESSAGE_ID, delivery.message_id.encode()),
+                ],
             )
             for delivery in deliveries
-            if str(delivery.id) not in published
+            if (str(delivery.id), delivery.message_id) not in published
         }
-        self.producer.flush(timeout=self.timeout_s)
+        with contextlib.suppress(KafkaError):  # a timeout: each record's future says whether it went out
+            self.producer.flush(timeout=self.timeout_s)
         outcomes: list[Outcome | DeliveryFailed] = []
         for delivery in deliveries:
             future = futures.get(delivery.id)
@@ -62,9 +69,10 @@ class ResultsSender:
                 outcomes.append(DeliveryFailed(f"results topic {self.topic}: {error}"))
         return outcomes
 
-    def _published(self, in_doubt: Sequence[DeliveryRow]) -> set[str]:
-        """Which of the deliveries tried before are on the topic already."""
+    def _published(self, in_doubt: Sequence[DeliveryRow]) -> set[tuple[str, str]]:
+        """Which of the deliveries tried before are on the topic already: (delivery id, message id)."""
         if not in_doubt:
             return set()
-        wanted = {str(delivery.id) for delivery in in_doubt}
-        return wanted & {headers.get(DELIVERY_ID, "") for headers in recent_headers(self.kafka, self.topic)}
+        wanted = {(str(delivery.id), delivery.message_id) for delivery in in_doubt}
+        found = recent_headers(self.kafka, self.topic)
+        return wanted & {(headers.get(DELIVERY_ID, ""), headers.get(MESSAGE_ID, "")) for headers in found}

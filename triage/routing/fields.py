@@ -93,7 +93,8 @@ class Vocabulary:
         if problem := self.field_problem(matcher.field):
             return problem
         name, op = matcher.field, matcher.op
-        if op in ("=", "!=") and (slipped := SLIPPED_OPERATOR.match(matcher.value)):
+        slipped = None if matcher.quoted or op not in SLIPS else SLIPPED_OPERATOR.match(matcher.value)
+        if slipped and slipped[1] in SLIPS[op]:
             return self._slipped(name, op, matcher.value, slipped)
         if op in ORDERED and name != "urgency":
             if name in self.values:
@@ -118,11 +119,11 @@ class Vocabulary:
     def _slipped(self, name: str, op: str, value: str, slipped: re.Match[str]) -> str:
         """`urgency => high` parses as `urgency = "> high"`, `channel =! email` as `channel = "! email"`:
         point at the operator meant, whatever the field (such a route would never fire)."""
-        meant = f"{name} {SLIPS[op].get(slipped[1], op)} {slipped[2]}"
+        meant = f"{name} {SLIPS[op][slipped[1]]} {slipped[2]}"
         if name in self.values:
             known = ", ".join(self.values[name])
             return f"{name} is one of {known}, not {value!r}; did you mean {meant!r}?"
         return (
             f"the value {value!r} starts with an operator; did you mean {meant!r}? "
-            "(a value that really starts so: match it with =~)"
+            "(a value that really starts so: put it in quotes)"
         )

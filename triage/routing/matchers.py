@@ -36,6 +36,7 @@ class Matcher:
     choices: tuple[str, ...] = ()
     pattern: re.Pattern[str] | None = field(default=None, compare=False)
     number: float | None = None
+    quoted: bool = False  # the value was written in quotes: taken as it is, whatever it starts with
 
     def __str__(self) -> str:
         shown = f"({', '.join(self.choices)})" if self.op == "in" else self.value
@@ -100,4 +101,4 @@ def parse_matcher(source: str) -> Matcher:
             return Matcher(name, op, value, number=float(value))
         except ValueError:
             return Matcher(name, op, value)  # refused by the vocabulary check, which names the field first
-    return Matcher(name, op, value)
+    return Matcher(name, op, value, quoted=value != raw)

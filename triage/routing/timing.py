@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 DURATION = re.compile(r"^(?:\d+(?:\.\d+)?(?:ms|[smhdwy]))+$")
 PART = re.compile(r"(\d+(?:\.\d+)?)(ms|[smhdwy])")
 UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+LONGEST_S = 100 * UNITS["y"]
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -20,7 +21,10 @@ def parse_duration(text: str) -> timedelta:
     compact = re.sub(r"\s+", "", text) if isinstance(text, str) else None  # `10 s`, `1h 30m` too
     if not compact or not DURATION.match(compact):
         raise ValueError(f"{text!r} is not a duration like 30s, 15m, 1h30m, 7d or 2w")
-    return timedelta(seconds=sum(float(number) * UNITS[unit] for number, unit in PART.findall(compact)))
+    seconds = sum(float(number) * UNITS[unit] for number, unit in PART.findall(compact))
+    if seconds > LONGEST_S:  # a typo (10000y); the dates it would reach back to do not exist
+        raise ValueError(f"{text!r} is longer than 100y")
+    return timedelta(seconds=seconds)
 
 
 class QuietHours(BaseModel):
