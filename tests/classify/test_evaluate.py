@@ -1,9 +1,8 @@
 import json
-import subprocess
-import sys
 
 import pytest
 
+from tests.classify.test_commands import triage
 from triage.classify.categories import category_names
 from triage.classify.evaluate import EvalDataError, evaluate, expected_calibration_error, read_examples
 from triage.classify.rules import RulesClassifier
@@ -19,6 +18,11 @@ ROWS = [
     ("I cannot log in and need access asap", "high"),
     ("Where can I change my avatar?", "normal"),
 ]
+
+
+def eval_rules(*args: str, cwd):
+    """`triage eval ARGS --backend rules` as a person runs it."""
+    return triage("eval", *args, "--backend", "rules", cwd=cwd, timeout=120)
 
 
 def write_csv(path, rows, header="text,label"):
@@ -56,24 +60,7 @@ def test_bad_csv_files_say_where(tmp_path, content, error):
 def test_eval_command_prints_one_json_object(tmp_path):
     rows = [("I hate this, terrible", "negative"), ("Thanks, great help", "positive"), ("Order 5", "neutral")]
     path = write_csv(tmp_path / "s.csv", rows)
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "triage",
-            "eval",
-            str(path),
-            "--task",
-            "sentiment",
-            "--backend",
-            "rules",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=120,
-    )
+    done = eval_rules(str(path), "--task", "sentiment", "--json", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert {"accuracy", "macro_f1", "per_class", "n"} <= set(report)
@@ -81,13 +68,7 @@ def test_eval_command_prints_one_json_object(tmp_path):
 
 
 def test_eval_command_reports_a_missing_file_in_one_line(tmp_path):
-    done = subprocess.run(
-        [sys.executable, "-m", "triage", "eval", "nope.csv", "--task", "urgency", "--backend", "rules"],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=120,
-    )
+    done = eval_rules("nope.csv", "--task", "urgency", cwd=tmp_path)
     assert done.returncode == 2 and "nope.csv" in done.stderr and "Traceback" not in done.stderr
 
 
@@ -122,26 +103,8 @@ def test_category_eval_with_errors_lists_the_most_confident_mistakes(tmp_path):
         ("The site is down, outage for all users", "outage"),
         ("hello there", "praise"),  # the rules say `other`: a mistake to list
     ]
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "triage",
-            "eval",
-            str(write_csv(tmp_path / "c.csv", rows)),
-            "--task",
-            "category",
-            "--backend",
-            "rules",
-            "--errors",
-            "5",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=120,
-    )
+    path = write_csv(tmp_path / "c.csv", rows)
+    done = eval_rules(str(path), "--task", "category", "--errors", "5", "--json", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["task"] == "category" and report["accuracy"] == 0.75
@@ -155,24 +118,6 @@ def test_category_eval_with_errors_lists_the_most_confident_mistakes(tmp_path):
         "predicted": "other",
         "confidence": error["confidence"],
     }
-    printed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "triage",
-            "eval",
-            "c.csv",
-            "--task",
-            "category",
-            "--backend",
-            "rules",
-            "--errors",
-            "1",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        timeout=120,
-    )
+    printed = eval_rules("c.csv", "--task", "category", "--errors", "1", cwd=tmp_path)
     assert printed.returncode == 0, printed.stderr
     assert "most confused: praise → other (1)" in printed.stdout and "hello there" in printed.stdout
