@@ -121,3 +121,17 @@ def test_category_eval_with_errors_lists_the_most_confident_mistakes(tmp_path):
     printed = eval_rules("c.csv", "--task", "category", "--errors", "1", cwd=tmp_path)
     assert printed.returncode == 0, printed.stderr
     assert "most confused: praise → other (1)" in printed.stdout and "hello there" in printed.stdout
+
+
+def test_a_subject_column_is_read_as_the_message_subject(tmp_path):
+    """A helpdesk export has a subject and a description: the classifier reads both, as in the worker."""
+    path = tmp_path / "s.csv"
+    path.write_text(
+        "subject,text,label\n"
+        '"Refund for order 1182","Hi, see the subject. Thanks, Ana",refund\n'
+        ',"Please refund my money back",refund\n'
+    )
+    [with_subject, without] = read_examples(path, "category").examples
+    assert (with_subject.subject, without.subject) == ("Refund for order 1182", None)
+    report = evaluate(RulesClassifier(TWELVE), read_examples(path, "category"), "category")
+    assert report["accuracy"] == 1.0, report["most_confused"]

@@ -1,4 +1,5 @@
-"""`triage eval`: score a classifier on a labelled CSV (columns `text`, `label`).
+"""`triage eval`: score a classifier on a labelled CSV (columns `text`, `label`, and `subject` if the
+messages have one: it is read as the worker reads a message's subject).
 
 Urgency is scored as the binary question support leads ask, "is this urgent?": `high` and `urgent`
 count as urgent, `low` and `normal` as not (labels in the CSV may be either the four levels or
@@ -42,6 +43,10 @@ class Example:
     text: str
     label: str
     line: int = 0  # in the CSV file
+    subject: str | None = None
+
+    def as_message(self, index: int = 0) -> SupportMessage:
+        return SupportMessage(id=f"eval-{index}", body=self.text, subject=self.subject)
 
 
 @dataclass(frozen=True)
@@ -51,7 +56,8 @@ class LabelledFile:
 
 
 def read_examples(path: Path, task: Task) -> LabelledFile:
-    """Rows of `text` and `label`; a CSV without `label` may name the column after the task."""
+    """Rows of `text` and `label` (and `subject`, when the CSV has it); a CSV without `label` may name
+    the column after the task."""
     try:
         with path.open(newline="", encoding="utf-8") as handle:
             reader = csv.DictReader(handle)
@@ -67,7 +73,8 @@ def read_examples(path: Path, task: Task) -> LabelledFile:
                 if label is None:
                     raise EvalDataError(f"{path}:{line}: label {row[label_column]!r} is not a {task} label")
                 if (row["text"] or "").strip():
-                    examples.append(Example(row["text"], label, line))
+                    subject = (row.get("subject") or "").strip() or None
+                    examples.append(Example(row["text"], label, line, subject))
                 else:
                     empty.append(line)
     except OSError as error:
@@ -99,8 +106,8 @@ def predicted_label(triage: Triage, task: Task) -> str:
     return triage.sentiment
 
 
-def classify_all(classifier: Classifier, texts: Iterable[str], workers: int) -> list[Triage]:
-    messages = [SupportMessage(id=f"eval-{i}", body=text) for i, text in enumerate(texts)]
+def classify_all(classifier: Classifier, examples: Iterable[Example], workers: int) -> list[Triage]:
+    messages = [example.as_message(i) for i, example in enumerate(examples)]
     if workers <= 1:
         return [classifier.classify(message) for message in messages]
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -130,7 +137,7 @@ def evaluate(
 
     examples = data.examples
     started = time.perf_counter()
-    results = classify_all(classifier, (example.text for example in examples), workers)
+    results = classify_all(classifier, examples, workers)
     elapsed = time.perf_counter() - started
     truth = [example.label for example in examples]
     predicted = [predicted_label(result, task) for result in results]

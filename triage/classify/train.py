@@ -22,7 +22,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import StratifiedKFold
 
-from triage.classify.embedded import Encoder, Head
+from triage.classify.embedded import Encoder, Head, message_text
 from triage.classify.evaluate import Example, Task
 from triage.classify.features import NgramVocabulary
 
@@ -50,7 +50,7 @@ def train(
     extra_weight: float = 5.0,
 ) -> Trained:
     rows = [*examples, *extra]
-    texts = [example.text for example in rows]
+    texts = [message_text(example.as_message()) for example in rows]  # as the worker reads them
     embeddings = encoder.encode(texts)
     weights = np.array([1.0] * len(examples) + [extra_weight] * len(extra))
     labels = np.array([example.label for example in rows])
