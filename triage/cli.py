@@ -82,6 +82,7 @@ KNOWN_FAILURES = (
 )
 URGENCY_STYLE = {"urgent": "bold red", "high": "red", "normal": "yellow", "low": "green"}
 SENTIMENT_STYLE = {"negative": "red", "neutral": "white", "positive": "green"}
+LABELLED_CSV = "columns text,label (or text,<task>), and subject if the messages have one"
 MAX_CONFUSION_COLUMNS = 12  # more do not fit a terminal; `--json` has the whole matrix
 DEMO_DATABASE = Path("triage-demo.db")
 DEMO_SAMPLES = Path(__file__).parent / "defaults" / "messages.jsonl"  # = config/samples/messages.jsonl
@@ -356,7 +357,7 @@ def classify(
 
 @app.command(name="eval")
 def eval_(
-    csv_file: Annotated[Path | None, typer.Argument(metavar="[CSV]", help="columns text,label")] = None,
+    csv_file: Annotated[Path | None, typer.Argument(metavar="[CSV]", help=LABELLED_CSV)] = None,
     task: Annotated[
         Task | None,
         typer.Option(help="sentiment, urgency (high and urgent count as urgent) or category"),
@@ -397,9 +398,7 @@ def eval_(
 @app.command(name="train")
 def train_(
     task: Annotated[Task, typer.Option(help="sentiment, urgency or category (any label set)")],
-    csv_file: Annotated[
-        Path | None, typer.Argument(metavar="[CSV]", help="columns text,label (or text,<task>)")
-    ] = None,
+    csv_file: Annotated[Path | None, typer.Argument(metavar="[CSV]", help=LABELLED_CSV)] = None,
     out: Annotated[
         Path, typer.Option(help="directory for the head; point TRIAGE_CLASSIFIER__MODEL_DIR at it")
     ] = Path("models"),
