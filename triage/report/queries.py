@@ -205,15 +205,20 @@ def _current_tiers(session: Session, customer_ids: list[str]) -> dict[str, str |
 
 
 def alerts(session: Session, window: Window) -> list[ReceiverStat]:
-    """Per receiver (the internal results topic left out): deliveries by status and time to alert."""
+    """Per receiver (the internal results topic left out): deliveries by status, why the skipped ones
+    were skipped (the sender's reason, kept in `detail`), and time to alert."""
+    reason = case((DeliveryRow.status == "skipped", func.coalesce(DeliveryRow.detail, "no reason given")))
     query = (
-        select(DeliveryRow.receiver, DeliveryRow.status, func.count())
+        select(DeliveryRow.receiver, DeliveryRow.status, reason.label("reason"), func.count())
         .where(DeliveryRow.receiver != RESULTS_RECEIVER, _in_window(DeliveryRow.created_at, window))
-        .group_by(DeliveryRow.receiver, DeliveryRow.status)
+        .group_by(DeliveryRow.receiver, DeliveryRow.status, "reason")
     )
-    statuses: dict[str, dict[str, int]] = defaultdict(dict)
-    for receiver, status, count in session.execute(query):
-        statuses[receiver][status] = count
+    statuses: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    skipped: dict[str, dict[str, int]] = defaultdict(dict)
+    for receiver, status, why, count in session.execute(query):
+        statuses[receiver][status] += count
+        if why is not None:
+            skipped[receiver][why] = count
     stats = []
     for receiver, counts in sorted(statuses.items()):
         latencies = _latencies(session, window, receiver) if counts.get("sent") else []
@@ -224,6 +229,7 @@ def alerts(session: Session, window: Window) -> list[ReceiverStat]:
                 latency_p50_s=percentile(latencies, 0.50),
                 latency_p95_s=percentile(latencies, 0.95),
                 latency_sample=len(latencies),
+                skipped=dict(sorted(skipped[receiver].items(), key=lambda item: (-item[1], item[0]))),
             )
         )
     return stats
