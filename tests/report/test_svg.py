@@ -28,10 +28,12 @@ def test_money_is_on_an_axis_in_cents():
 
 def test_a_share_axis_reads_in_percent():
     chart = lines(["2026-11-20"], [Segment("degraded", [0.027], "#000")], axis=SHARES)
-    assert axis_labels(chart) == ["0%", "1.0%", "2.0%", "3.0%"]
+    assert axis_labels(chart) == ["0%", "1%", "2%", "3%"]
+    small = lines(["2026-11-20"], [Segment("degraded", [0.004], "#000")], axis=SHARES)
+    assert axis_labels(small) == ["0%", "0.1%", "0.2%", "0.3%", "0.4%"]
 
 
-@pytest.mark.parametrize("axis", [COUNTS, MONEY], ids=["counts", "money"])
+@pytest.mark.parametrize("axis", [COUNTS, MONEY, SHARES], ids=["counts", "money", "shares"])
 @pytest.mark.parametrize("maximum", [*range(1, 120), 4_623, 20_000, 0.07, 0.33, 0.999, 12.34, 987.6])
 def test_every_axis_steps_by_one_two_or_five_and_labels_each_gridline_differently(axis, maximum):
     gridlines = ticks(maximum, axis.unit)

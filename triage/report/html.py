@@ -21,8 +21,9 @@ main{max-width:960px;margin:0 auto;padding:24px}
 h1{margin:0 0 4px;font-size:24px}h2{margin:32px 0 4px;font-size:18px}h3{margin:16px 0 0;font-size:14px}
 .muted,.note{color:#616e7c}.note{font-size:11px;fill:#616e7c}
 section{background:#fff;border-radius:8px;padding:4px 16px 12px;margin-top:16px;box-shadow:0 1px 2px #0001}
-.tiles{display:grid;grid-template-columns:repeat(auto-fit,minmax(110px,1fr));gap:12px;margin-top:16px}
-.tile{background:#fff;border-radius:8px;padding:10px 14px;box-shadow:0 1px 2px #0001}
+.tiles{display:flex;flex-wrap:wrap;gap:10px;margin-top:16px}
+.tile{flex:1 1 auto;white-space:nowrap;background:#fff;border-radius:8px;padding:10px 12px}
+.tile{box-shadow:0 1px 2px #0001}
 .tile b{display:block;font-size:20px}.tile small{display:block;color:#616e7c}
 .chart{width:100%;height:auto;display:block}.chart text{font-size:11px;fill:#3e4c59}
 .chart .grid{stroke:#e4e7eb}
