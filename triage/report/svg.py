@@ -36,7 +36,7 @@ def share(value: float) -> str:
     return f"{value:.0%}" if value >= 0.1 or value == 0 else f"{value:.1%}"
 
 
-def percent(value: float) -> str:
+def percent_tick(value: float) -> str:
     """An axis label: `5%`, `0.5%` (a tooltip's `share` keeps one decimal under 10%)."""
     return f"{round(value * 100, 1):g}%"
 
@@ -55,7 +55,7 @@ class Axis:
 
 COUNTS = Axis(1.0, count)
 MONEY = Axis(0.01, cents)
-SHARES = Axis(0.001, percent)
+SHARES = Axis(0.001, percent_tick)
 STEPS = 5  # at most this many gridlines above 0
 
 
