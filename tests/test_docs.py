@@ -56,3 +56,22 @@ def test_the_configuration_reference_is_the_settings_model():
     )
     documented = set(re.findall(r"`(TRIAGE_[A-Z0-9_]+)`", page))
     assert {name for name in re.findall(r"`(TRIAGE_[A-Z0-9_]+)`", settings_table())} <= documented
+
+
+def test_the_readme_stays_on_two_hundred_lines():
+    """The README is the first screen or two; the reference lives in docs/."""
+    lines = (REPO / "README.md").read_text(encoding="utf-8").splitlines()
+    assert len(lines) <= 200, f"README.md has {len(lines)} lines (at most 200): move detail to docs/"
+
+
+def test_the_readme_alert_is_one_the_default_model_sends():
+    """Its small print names the model a fresh install judges with (the summary line is left out, as
+    Slack leaves out a summary that is a sentence of the message)."""
+    from triage.classify.embedded import EmbeddedClassifier
+    from triage.settings import ClassifierSettings
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    alert = readme.split("## What a Slack alert says", 1)[1].split("```")[1]
+    small_print = alert.strip().splitlines()[-1]
+    assert ClassifierSettings.model_fields["backend"].default == "embedded"
+    assert small_print.endswith(f"· model {EmbeddedClassifier.name}"), small_print

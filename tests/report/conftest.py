@@ -38,8 +38,10 @@ def add(
     cost: float = 0.0,
     created: datetime | None = None,
     alerts: dict[str, tuple[str, float | None]] | None = None,
+    skip_reason: str | None = None,
 ) -> None:
-    """One message as the worker stores it; `alerts` maps receiver to (status, seconds to sent_at)."""
+    """One message as the worker stores it; `alerts` maps receiver to (status, seconds to sent_at); a
+    skipped delivery's reason is `skip_reason`, else "<receiver> is not configured"."""
     written = created or triaged
     deliveries = [
         DeliveryRow(
@@ -50,6 +52,7 @@ def add(
             payload={},
             created_at=triaged,
             sent_at=written + timedelta(seconds=latency) if latency is not None else None,
+            detail=(skip_reason or f"{receiver} is not configured") if status == "skipped" else None,
         )
         for receiver, (status, latency) in {"_results": ("sent", 1.0), **(alerts or {})}.items()
     ]

@@ -29,6 +29,13 @@ return Array.from(document.querySelectorAll('svg.chart')).map(svg => {
 });
 """
 
+TILES = """
+return Array.from(document.querySelectorAll('.tile')).map(tile => {
+  const box = tile.getBoundingClientRect(), page = document.querySelector('main').getBoundingClientRect();
+  return {text: tile.innerText, top: Math.round(box.top), inside: box.right <= page.right};
+});
+"""
+
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[webdriver.Chrome]:
@@ -72,6 +79,9 @@ def test_every_chart_draws_offline_without_console_errors(browser: webdriver.Chr
     assert marks["Categories"] == 6  # 5 categories, only outage both negative and not
     assert marks["Degraded classification"] == 9  # 8 dots and the line
     assert all(chart["marks"] > 0 for chart in charts), charts
+    tiles = browser.execute_script(TILES)
+    assert len(tiles) == 7 and len({tile["top"] for tile in tiles}) == 1, tiles  # one row at 1100 px
+    assert all(tile["inside"] for tile in tiles), tiles
     assert browser.execute_script("return performance.getEntriesByType('resource').length") == 0
     errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
     assert errors == []

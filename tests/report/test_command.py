@@ -76,6 +76,7 @@ def test_json_gives_the_numbers_as_one_object(database: str):
             "receiver": "oncall",
             "total": 1,
             "statuses": {"sent": 1},
+            "skipped": {},
             "latency_s": {"p50": 3.0, "p95": 3.0, "sample": 1},
         }
     ]

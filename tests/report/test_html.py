@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.report.conftest import HOSTILE, WEEK, fill_labels, fill_week
+from tests.report.conftest import HOSTILE, WEEK, add, at, fill_labels, fill_week
 from triage.report.html import dollars, render_html, seconds
 from triage.report.queries import build_report
 from triage.store import Store
@@ -75,3 +75,30 @@ def test_durations_and_money_read_well():
         "3.0 h",
     ]
     assert [dollars(v) for v in (0.0, 0.0042, 12345.678)] == ["$0.00", "$0.0042", "$12,345.68"]
+
+
+def test_the_alerts_tile_counts_sent_alerts_and_says_how_many_were_skipped(page: str):
+    # helpdesk: 1 sent, 1 skipped; oncall: 3 sent, 1 pending
+    assert '<div class="tile"><b>4</b>alerts sent<small>1 skipped</small></div>' in page
+    assert "<h3>Skipped</h3>" in page
+    assert "<tr><td>helpdesk</td><td>helpdesk is not configured</td><td class=n>1</td></tr>" in page
+
+
+def test_counts_take_the_plural_only_when_they_are_not_one(page: str):
+    assert "(1 message)</span>" in page  # the message without a channel
+    assert "(6 messages)</span>" in page  # email
+    assert "<b>11</b>messages</div>" in page
+    assert "<b>3</b>customers at risk</div>" in page
+
+
+def test_without_the_llm_its_tokens_cost_and_degraded_share_are_left_out(tmp_path: Path):
+    store = Store(f"sqlite:///{tmp_path / 'embedded.db'}")
+    store.upgrade()
+    add(store, "m1", at(20, 10), customer="c1", conversation="k1", alerts={"oncall": ("skipped", None)})
+    page = page_of(store)
+    store.close()
+    assert ">Urgency mix<" in page
+    for absent in (">LLM tokens and cost<", ">Degraded classification<", "LLM cost", ">degraded<"):
+        assert absent not in page
+    assert '<div class="tile"><b>0</b>alerts sent<small>1 skipped</small></div>' in page
+    assert "<b>1</b>message</div>" in page and "<b>1</b>customer at risk</div>" not in page

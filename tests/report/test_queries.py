@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.report.conftest import HOSTILE, NOW, WEEK, at, fill_labels
+from tests.report.conftest import HOSTILE, NOW, WEEK, add, at, fill_labels
 from triage.report.model import AtRiskCustomer, CategoryStat, ChurnRisk, CorrectedCategory, ReceiverStat
 from triage.report.queries import (
     activity,
@@ -96,10 +96,25 @@ def test_alerts_per_receiver_by_status_with_time_to_alert(week: Store):
         stats = alerts(session, WEEK)
     assert stats == [
         # b2 has no created_at: timed from when it was received; a1's skip is no alert sent
-        ReceiverStat("helpdesk", {"sent": 1, "skipped": 1}, 5.0, 5.0, latency_sample=1),
+        ReceiverStat(
+            "helpdesk", {"sent": 1, "skipped": 1}, 5.0, 5.0, 1, skipped={"helpdesk is not configured": 1}
+        ),
         # a2, b1, d1 took 70, 80, 100 s; p95 interpolates 80 + 0.9 * 20
-        ReceiverStat("oncall", {"pending": 1, "sent": 3}, 80.0, pytest.approx(98.0), latency_sample=3),
+        ReceiverStat("oncall", {"pending": 1, "sent": 3}, 80.0, pytest.approx(98.0), 3, skipped={}),
     ]
+
+
+def test_skipped_deliveries_are_counted_by_their_reason(store: Store):
+    no_slack = "Slack is not configured (no TRIAGE_SLACK__TOKEN)"
+    for i, reason in enumerate([no_slack, "ticket 7 not found", no_slack]):
+        add(store, f"s{i}", at(20, 10, i), customer="c", conversation=f"k{i}",
+            alerts={"desk": ("skipped", None)}, skip_reason=reason)  # fmt: skip
+    add(store, "sent", at(20, 11), customer="c", conversation="k", alerts={"desk": ("sent", 2.0)})
+    with store.session() as session:
+        (desk,) = alerts(session, WEEK)
+    assert (desk.total, desk.sent) == (4, 1)
+    assert desk.statuses == {"sent": 1, "skipped": 3}
+    assert list(desk.skipped.items()) == [(no_slack, 2), ("ticket 7 not found", 1)]  # most first
 
 
 def test_time_to_alert_comes_from_the_newest_sent_alerts(week: Store, monkeypatch: pytest.MonkeyPatch):
@@ -129,7 +144,6 @@ def test_percentile_interpolates_like_percentile_cont():
 def test_incidents_in_the_window_with_cases_customers_and_state(store: Store):
     from sqlalchemy import update
 
-    from tests.report.conftest import add
     from triage.report.html import render_html
     from triage.report.model import as_json
     from triage.store.tables import DeliveryRow, IncidentRow

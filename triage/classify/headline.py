@@ -3,13 +3,14 @@
 Greetings ("Hey there!"), sign-offs ("Thanks, Ana"), ticket references and quoted replies are skipped;
 of the remaining sentences the one with the most signs of a problem or a request wins (the first on a
 tie). The subject is used instead when it says more than that sentence. In the message's language:
-the embedded backend does not translate.
+the embedded backend does not translate. PII in it is masked, as in what the LLM backend is sent.
 """
 
 from __future__ import annotations
 
 import re
 
+from triage.classify.redact import redact
 from triage.message import SupportMessage
 
 LIMIT = 200
@@ -74,7 +75,7 @@ def headline(message: SupportMessage, limit: int = LIMIT) -> str:
         best = subject
     if not best:  # nothing but greetings and sign-offs: say what there is
         best = " ".join(message.body.split()) or subject
-    best = best[:1].upper() + best[1:]
+    best = redact(best[:1].upper() + best[1:]).text  # before the cut, which could leave half an address
     return best if len(best) <= limit else best[: limit - 1].rstrip() + "…"
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from html import escape
 
 from triage.report.model import SENTIMENTS, URGENCIES, IncidentStat, Report
-from triage.report.svg import Segment, bars, columns, count, legend, lines, share
+from triage.report.svg import MONEY, SHARES, Segment, bars, columns, count, legend, lines, share
 
 SENTIMENT_COLORS = {"negative": "#d6454f", "neutral": "#9aa5b1", "positive": "#2f9e6b"}
 URGENCY_COLORS = {"low": "#9cc3e6", "normal": "#4a7fb5", "high": "#f0a03c", "urgent": "#c0262f"}
@@ -21,9 +21,10 @@ main{max-width:960px;margin:0 auto;padding:24px}
 h1{margin:0 0 4px;font-size:24px}h2{margin:32px 0 4px;font-size:18px}h3{margin:16px 0 0;font-size:14px}
 .muted,.note{color:#616e7c}.note{font-size:11px;fill:#616e7c}
 section{background:#fff;border-radius:8px;padding:4px 16px 12px;margin-top:16px;box-shadow:0 1px 2px #0001}
-.tiles{display:flex;flex-wrap:wrap;gap:12px;margin-top:16px}
-.tile{background:#fff;border-radius:8px;padding:10px 14px;box-shadow:0 1px 2px #0001;min-width:120px}
-.tile b{display:block;font-size:20px}
+.tiles{display:flex;flex-wrap:wrap;gap:10px;margin-top:16px}
+.tile{flex:1 1 auto;white-space:nowrap;background:#fff;border-radius:8px;padding:10px 12px}
+.tile{box-shadow:0 1px 2px #0001}
+.tile b{display:block;font-size:20px}.tile small{display:block;color:#616e7c}
 .chart{width:100%;height:auto;display:block}.chart text{font-size:11px;fill:#3e4c59}
 .chart .grid{stroke:#e4e7eb}
 .legend{display:flex;flex-wrap:wrap;gap:12px;font-size:12px;margin:6px 0}
@@ -70,17 +71,25 @@ def _tiles(report: Report) -> str:
     total = activity.total
     negative = sum(sum(series.get("negative", ())) for series in activity.sentiment_by_channel.values())
     pressing = sum(sum(activity.urgency.get(level, ())) for level in ("high", "urgent"))
-    alerts = sum(stat.total for stat in report.alerts)
-    tiles = (
-        ("messages", count(total)),
-        ("negative", share(negative / total)),
-        ("high or urgent", count(pressing)),
-        ("customers at risk", count(report.churn_risk.total)),
-        ("alerts", count(alerts)),
-        ("LLM cost", dollars(sum(activity.cost_usd))),
-        ("degraded", share(sum(activity.degraded) / total)),
+    at_risk = report.churn_risk.total
+    sent = sum(stat.sent for stat in report.alerts)
+    skipped = sum(stat.statuses.get("skipped", 0) for stat in report.alerts)
+    tiles = [
+        (count(total), noun(total, "message"), ""),
+        (share(negative / total), "negative", ""),
+        (count(pressing), "high or urgent", ""),
+        (count(at_risk), f"{noun(at_risk, 'customer')} at risk", ""),
+        (count(sent), f"{noun(sent, 'alert')} sent", f"{count(skipped)} skipped" if skipped else ""),
+    ]
+    if activity.used_llm:  # else there is no cost, and nothing could degrade
+        tiles += [
+            (dollars(sum(activity.cost_usd)), "LLM cost", ""),
+            (share(sum(activity.degraded) / total), "degraded", ""),
+        ]
+    cells = "".join(
+        f'<div class="tile"><b>{value}</b>{name}{f"<small>{note}</small>" if note else ""}</div>'
+        for value, name, note in tiles
     )
-    cells = "".join(f'<div class="tile"><b>{value}</b>{name}</div>' for name, value in tiles)
     return f'<div class="tiles">{cells}</div>'
 
 
@@ -103,7 +112,7 @@ def _sentiment(report: Report) -> str:
         segments = [Segment(name, series[name], color) for name, color in colors.items() if name in series]
         total = sum(map(sum, series.values()))
         charts.append(
-            f"<h3>{escape(channel)} <span class=muted>({count(total)} messages)</span></h3>"
+            f"<h3>{escape(channel)} <span class=muted>({counted(total, 'message')})</span></h3>"
             + columns(report.activity.buckets, segments, percent=True, height=150)
         )
     return _section(
@@ -194,6 +203,11 @@ def _alerts(report: Report) -> str:
         Segment("p50", [stat.latency_p50_s or 0.0 for stat in timed], "#4a7fb5"),
         Segment("p95", [stat.latency_p95_s or 0.0 for stat in timed], "#c0262f"),
     ]
+    skip_reasons = _table(
+        ("receiver", "why it was skipped", "deliveries"),
+        ((stat.receiver, why, count(n)) for stat in stats for why, n in stat.skipped.items()),
+        text_columns=2,
+    )
     table = _table(
         ("receiver", *statuses, "p50", "p95", "sent alerts timed"),
         (
@@ -226,6 +240,7 @@ def _alerts(report: Report) -> str:
         "message's created_at to its alert being sent.",
         *parts,
         table,
+        "<h3>Skipped</h3>" + skip_reasons if any(stat.skipped for stat in stats) else "",
     )
 
 
@@ -290,8 +305,8 @@ def _model_vs_team(report: Report) -> str:
         )
     sources = ", ".join(f"{count(n)} from {source.capitalize()}" for source, n in stats.sources.items())
     intro = (
-        f"{count(stats.total_labels)} labels from the team in the window ({sources}): "
-        f"{count(stats.total_corrections)} corrections; the model agreed with the team on "
+        f"{counted(stats.total_labels, 'label')} from the team in the window ({sources}): "
+        f"{counted(stats.total_corrections, 'correction')}; the model agreed with the team on "
         f"{share(stats.agreement() or 0.0)} of them."
     )
     per_week = [Segment(field, stats.corrections[field], color) for field, color in FIELD_COLORS.items()]
@@ -333,6 +348,7 @@ def _model_vs_team(report: Report) -> str:
             [week for week, _ in labelled],
             [Segment("agreement", [agreed for _, agreed in labelled], "#2f9e6b")],
             value_format=share,
+            axis=SHARES,
         ),
         fields,
         "<h3>Most corrected categories</h3>" + corrected if stats.categories else "",
@@ -341,6 +357,8 @@ def _model_vs_team(report: Report) -> str:
 
 def _llm(report: Report) -> str:
     activity = report.activity
+    if not activity.used_llm:
+        return ""
     tokens = [
         Segment("prompt tokens", activity.prompt_tokens, "#4a7fb5"),
         Segment("completion tokens", activity.completion_tokens, "#9cc3e6"),
@@ -348,22 +366,25 @@ def _llm(report: Report) -> str:
     cost = [Segment("cost (USD)", activity.cost_usd, "#6c5fc7")]
     return _section(
         "LLM tokens and cost",
-        f"Per {report.window.bucket}: {count(sum(activity.prompt_tokens) + sum(activity.completion_tokens))} "
-        f"tokens, {dollars(sum(activity.cost_usd))} in the window.",
+        f"Per {report.window.bucket}: "
+        f"{counted(sum(activity.prompt_tokens) + sum(activity.completion_tokens), 'token')}, "
+        f"{dollars(sum(activity.cost_usd))} in the window.",
         legend(tokens),
         columns(activity.buckets, tokens),
         legend(cost),
-        columns(activity.buckets, cost, value_format=dollars, height=150),
+        columns(activity.buckets, cost, value_format=dollars, axis=MONEY, height=150),
     )
 
 
 def _degraded(report: Report) -> str:
     activity = report.activity
+    if not activity.used_llm:
+        return ""
     shares = [d / m if m else 0.0 for d, m in zip(activity.degraded, activity.messages, strict=True)]
     return _section(
         "Degraded classification",
         "Share of messages judged by the fallback model because the LLM was unavailable.",
-        lines(activity.buckets, [Segment("degraded", shares, "#c0262f")], value_format=share),
+        lines(activity.buckets, [Segment("degraded", shares, "#c0262f")], value_format=share, axis=SHARES),
     )
 
 
@@ -378,6 +399,16 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[str]], text_columns: i
 
     body = "".join(f"<tr>{cells('td', row)}</tr>" for row in rows)
     return f"<table><thead><tr>{cells('th', header)}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def noun(number: int, word: str) -> str:
+    """`message` for 1, `messages` for any other number (English: the nouns here take an s)."""
+    return word if number == 1 else f"{word}s"
+
+
+def counted(number: int, word: str) -> str:
+    """`1 message`, `2 messages`, `1,024 messages`."""
+    return f"{count(number)} {noun(number, word)}"
 
 
 def dollars(value: float) -> str:

@@ -43,10 +43,15 @@ class ReceiverStat:
     latency_p50_s: float | None  # message created_at (else received_at) to sent_at
     latency_p95_s: float | None
     latency_sample: int  # how many sent alerts the percentiles come from
+    skipped: dict[str, int]  # why deliveries were skipped ("Slack is not configured ...") -> how many
 
     @property
     def total(self) -> int:
         return sum(self.statuses.values())
+
+    @property
+    def sent(self) -> int:
+        return self.statuses.get("sent", 0)
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,14 @@ class Activity:
     @property
     def total(self) -> int:
         return sum(self.messages)
+
+    @property
+    def used_llm(self) -> bool:
+        """Whether the LLM judged, or failed to judge, a message in the window: without it the LLM's
+        tokens, cost and degraded share have no data."""
+        return (
+            any(self.prompt_tokens) or any(self.completion_tokens) or any(self.cost_usd) or any(self.degraded)
+        )
 
 
 @dataclass(frozen=True)
@@ -194,6 +207,7 @@ def as_json(report: Report) -> dict[str, Any]:
                 "receiver": stat.receiver,
                 "total": stat.total,
                 "statuses": stat.statuses,
+                "skipped": stat.skipped,
                 "latency_s": {
                     "p50": stat.latency_p50_s,
                     "p95": stat.latency_p95_s,

@@ -205,7 +205,8 @@ def _current_tiers(session: Session, customer_ids: list[str]) -> dict[str, str |
 
 
 def alerts(session: Session, window: Window) -> list[ReceiverStat]:
-    """Per receiver (the internal results topic left out): deliveries by status and time to alert."""
+    """Per receiver (the internal results topic left out): deliveries by status, why the skipped ones
+    were skipped, and time to alert."""
     query = (
         select(DeliveryRow.receiver, DeliveryRow.status, func.count())
         .where(DeliveryRow.receiver != RESULTS_RECEIVER, _in_window(DeliveryRow.created_at, window))
@@ -214,6 +215,7 @@ def alerts(session: Session, window: Window) -> list[ReceiverStat]:
     statuses: dict[str, dict[str, int]] = defaultdict(dict)
     for receiver, status, count in session.execute(query):
         statuses[receiver][status] = count
+    skipped = _skip_reasons(session, window) if any("skipped" in s for s in statuses.values()) else {}
     stats = []
     for receiver, counts in sorted(statuses.items()):
         latencies = _latencies(session, window, receiver) if counts.get("sent") else []
@@ -224,9 +226,30 @@ def alerts(session: Session, window: Window) -> list[ReceiverStat]:
                 latency_p50_s=percentile(latencies, 0.50),
                 latency_p95_s=percentile(latencies, 0.95),
                 latency_sample=len(latencies),
+                skipped=skipped.get(receiver, {}),
             )
         )
     return stats
+
+
+def _skip_reasons(session: Session, window: Window) -> dict[str, dict[str, int]]:
+    """Per receiver, the reasons its skipped deliveries in the window give (`detail`), most first. A query
+    of its own: the counts above come from the index alone, which has no `detail`."""
+    count = func.count()
+    query = (
+        select(DeliveryRow.receiver, DeliveryRow.detail, count)
+        .where(
+            DeliveryRow.receiver != RESULTS_RECEIVER,
+            DeliveryRow.status == "skipped",
+            _in_window(DeliveryRow.created_at, window),
+        )
+        .group_by(DeliveryRow.receiver, DeliveryRow.detail)
+        .order_by(DeliveryRow.receiver, count.desc(), DeliveryRow.detail)
+    )
+    reasons: dict[str, dict[str, int]] = defaultdict(dict)
+    for receiver, detail, n in session.execute(query):
+        reasons[receiver][detail or "no reason given"] = n
+    return reasons
 
 
 def _latencies(session: Session, window: Window, receiver: str) -> list[float]:

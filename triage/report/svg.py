@@ -36,13 +36,40 @@ def share(value: float) -> str:
     return f"{value:.0%}" if value >= 0.1 or value == 0 else f"{value:.1%}"
 
 
-def nice_ceiling(value: float) -> float:
-    """The smallest 1, 2, 4, 6 or 8 times a power of ten that is at least `value` (1 for nothing), so
-    the quarter gridlines fall on round numbers."""
-    if value <= 0:
-        return 1.0
-    magnitude = 10 ** math.floor(math.log10(value))
-    return next(m * magnitude for m in (1, 2, 4, 6, 8, 10) if m * magnitude >= value * (1 - 1e-9))
+def percent_tick(value: float) -> str:
+    """An axis label: `5%`, `0.5%` (a tooltip's `share` keeps one decimal under 10%)."""
+    return f"{round(value * 100, 1):g}%"
+
+
+def cents(value: float) -> str:
+    return f"${value:,.2f}"
+
+
+@dataclass(frozen=True)
+class Axis:
+    """How a value axis is labelled: `unit` is its finest step (1 for whole counts, 0.01 for cents)."""
+
+    unit: float
+    label: Format
+
+
+COUNTS = Axis(1.0, count)
+MONEY = Axis(0.01, cents)
+SHARES = Axis(0.001, percent_tick)
+STEPS = 5  # at most this many gridlines above 0
+
+
+def ticks(maximum: float, unit: float = 1.0) -> list[float]:
+    """The gridlines of a value axis from 0: a step of 1, 2 or 5 times a power of ten and never finer than
+    `unit`, at most STEPS of them, the last at or above `maximum` (Heckbert's nice numbers). For counts
+    up to 1 that is 0 and 1, never 0, 0.25, 0.5."""
+    if maximum <= 0:
+        return [0.0, unit]
+    magnitude = 10 ** math.floor(math.log10(maximum / STEPS))
+    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude * STEPS >= maximum * (1 - 1e-9))
+    step = max(step, unit)
+    steps = math.ceil(maximum / step * (1 - 1e-9))
+    return [round(i * step, 12) for i in range(steps + 1)]
 
 
 def legend(segments: Sequence[Segment]) -> str:
@@ -59,12 +86,15 @@ def columns(
     *,
     percent: bool = False,
     value_format: Format = count,
+    axis: Axis = COUNTS,
     height: int = 200,
 ) -> str:
     """Stacked columns, one per bucket; with `percent`, each column shows its segments' shares."""
     totals = [sum(segment.values[i] for segment in segments) for i in range(len(buckets))]
-    top = 1.0 if percent else nice_ceiling(max(totals, default=0))
-    chart = _Frame(height, top, share if percent else value_format)
+    if percent:
+        chart = _Frame(height, [0.0, 0.25, 0.5, 0.75, 1.0], share)
+    else:
+        chart = _Frame(height, ticks(max(totals, default=0), axis.unit), axis.label)
     slot = chart.plot_width / max(len(buckets), 1)
     marks = []
     for i, bucket in enumerate(buckets):
@@ -94,11 +124,12 @@ def lines(
     segments: Sequence[Segment],
     *,
     value_format: Format = count,
+    axis: Axis = COUNTS,
     height: int = 160,
 ) -> str:
     """One line per segment, a dot per bucket."""
-    top = nice_ceiling(max((max(s.values, default=0) for s in segments), default=0))
-    chart = _Frame(height, top, value_format)
+    top = max((max(s.values, default=0) for s in segments), default=0)
+    chart = _Frame(height, ticks(top, axis.unit), axis.label)
     slot = chart.plot_width / max(len(buckets), 1)
     marks = []
     for segment in segments:
@@ -131,7 +162,7 @@ def bars(
         sum(s.values[r] for s in segments) if stacked else max(s.values[r] for s in segments)
         for r in range(len(rows))
     ]
-    top = nice_ceiling(max(totals, default=0))
+    top = ticks(max(totals, default=0), unit=0.001)[-1]  # the scale alone: no axis is drawn
     plot_width = WIDTH - label_width - 90
     height = TOP + len(rows) * row_height + 6
     marks = []
@@ -166,11 +197,15 @@ def bars(
 
 @dataclass(frozen=True)
 class _Frame:
-    """The axes of a time chart: a value scale from 0 to `top` with four gridlines."""
+    """The axes of a time chart: a value scale from 0 to the last of `gridlines`, labelled by `label`."""
 
     height: int
-    top: float
-    value_format: Format
+    gridlines: list[float]
+    label: Format
+
+    @property
+    def top(self) -> float:
+        return self.gridlines[-1]
 
     @property
     def plot_width(self) -> float:
@@ -182,11 +217,10 @@ class _Frame:
 
     def svg(self, marks: list[str], x_labels: list[str]) -> str:
         grid = []
-        for step in range(5):
-            value = self.top * step / 4
+        for value in self.gridlines:
             y = self.y(value)
             grid.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>')
-            tick = escape(self.value_format(value))
+            tick = escape(self.label(value))
             grid.append(f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{tick}</text>')
         return _svg(self.height, [*grid, *marks, *x_labels])
 
