@@ -52,7 +52,7 @@ class Alert:
     summary: str | None  # None when it would only repeat the message
     subject: str | None
     excerpt: str | None  # redacted, at most 500 characters
-    facts: dict[str, str]  # name -> value, empty values left out
+    facts: dict[str, str]  # name -> value, empty values left out (links are in `links`)
     why: str | None  # the route's matchers that held
     small_print: list[str]  # confidence as a number, the model, a degraded classifier
     links: list[Link] = field(default_factory=list)
@@ -76,8 +76,6 @@ def case_alert(case: dict[str, Any], kind: str = "new") -> Alert:
         "Channel": str(case.get("channel") or ""),
     }
     found = link(case)
-    if found:
-        facts[found.name] = found.url
     return Alert(
         headline=headline(case, kind),
         urgency=case["urgency"],
