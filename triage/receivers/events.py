@@ -94,16 +94,18 @@ class EventSender:
         return type(self).__name__.removesuffix("Sender").lower()
 
     def update_incident(self, incident: IncidentRow) -> int | DeliveryFailed:
-        """Called when the incident may have gone idle: resolve it if so, else update its event with
-        the cases that joined. Returns how many cases the event now counts."""
+        """Called when the incident may have gone idle: update its event with the cases that joined
+        since it was last sent, and resolve it if it is idle. Returns how many cases it now counts."""
         view = build(incident, self.incidents.members(incident.id))
         key = incident_key(incident.uid)
-        if aware(incident.closes_at) <= datetime.now(UTC):
-            event = Event("resolve", key, f"{key}/resolve", incident_alert(view), incident=view)
-            result = self.emit(event)
-            if isinstance(result, Outcome):
-                self.incidents.resolved(incident.id)
-        else:
+        if view.count > incident.alerted_count:
             idempotency = f"{key}/update/{view.count}"
-            result = self.emit(Event("trigger", key, idempotency, incident_alert(view), incident=view))
-        return result if isinstance(result, DeliveryFailed) else view.count
+            update = self.emit(Event("trigger", key, idempotency, incident_alert(view), incident=view))
+            if isinstance(update, DeliveryFailed):
+                return update
+        if aware(incident.closes_at) <= datetime.now(UTC):
+            resolve = self.emit(Event("resolve", key, f"{key}/resolve", incident_alert(view), incident=view))
+            if isinstance(resolve, DeliveryFailed):
+                return resolve
+            self.incidents.resolved(incident.id)
+        return view.count
