@@ -29,7 +29,11 @@ class FakeSMTP:
         self.envelopes: list[tuple[str, list[str]]] = []
         self.failures: list[int] = []
         self.port = free_port()
-        auth = {"authenticator": self._authenticate, "auth_require_tls": False, "auth_required": True}
+        auth = {
+            "authenticator": self._authenticate,
+            "auth_require_tls": False,
+            "auth_required": True,
+        }
         self._controller = Controller(
             self, hostname="127.0.0.1", port=self.port, **(auth if username else {})
         )
@@ -62,7 +66,7 @@ class FakeSMTP:
             and data.login.decode() == self.username
             and data.password.decode() == self.password
         )
-        return AuthResult(success=ok)
+        return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 235 or 535
 
     async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
         if self.failures:
