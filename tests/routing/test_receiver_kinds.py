@@ -84,7 +84,7 @@ def test_a_url_where_a_name_is_expected_is_called_a_url():
         ("email: {to: [oncall]}", "receivers.1.email.to: 'oncall' is not an e-mail address"),
         ("email: {to: []}", "receivers.1.email.to: List should have at least 1 item after validation, not 0"),
         (
-            "pagerduty: {service_key: PD_KEY}",
+            "pagerduty: {routing_key: PD_KEY, service_key: PD_V1}",
             "receivers.1.pagerduty.service_key: Extra inputs are not permitted",
         ),
         (
