@@ -6,12 +6,15 @@ error, warning, info); an unknown routing key or a bad event is `400 {"status": 
 "message": ..., "errors": [...]}`; an accepted one is `202 {"status": "success", "message": "Event
 processed", "dedup_key": ...}`. A trigger whose dedup_key names an open (triggered or acknowledged)
 alert is added to it; otherwise it opens a new one. acknowledge and resolve change the open alert's
-state (and do nothing when there is none). `fail_next(429, retry_after=...)` scripts rate limits.
+state (and do nothing when there is none). `fail_next(429, retry_after=...)` scripts rate limits;
+`hold_answers_s` keeps each answer back that long after the event is applied (a sender killed then
+has its event in doubt: PagerDuty has it, the sender never heard).
 """
 
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from tests.fakes.local_server import Answer, LocalJSONServer
@@ -26,6 +29,7 @@ class FakePagerDuty(LocalJSONServer):
         self.routing_keys = {routing_key}
         self.alerts: list[dict[str, Any]] = []  # every alert opened: dedup_key, status, events
         self.events: list[dict[str, Any]] = []  # every accepted event, in order
+        self.hold_answers_s = 0.0
 
     @property
     def events_url(self) -> str:
@@ -56,11 +60,9 @@ class FakePagerDuty(LocalJSONServer):
             if errors:
                 return invalid(errors)
             self._apply(event)
-            return (
-                202,
-                {},
-                {"status": "success", "message": "Event processed", "dedup_key": event["dedup_key"]},
-            )
+        if self.hold_answers_s:
+            time.sleep(self.hold_answers_s)
+        return 202, {}, {"status": "success", "message": "Event processed", "dedup_key": event["dedup_key"]}
 
     def _apply(self, event: dict[str, Any]) -> None:
         self.events.append(event)
