@@ -15,7 +15,9 @@ route:
   routes:
     - {matchers: ['urgency >= high'], receiver: teams}
 """
-MENTIONS = "<at>CEO</at> <AT id='0'>all</AT> @channel @here <!channel> <!here> <@U123>"
+MENTIONS = (
+    "<at>CEO</at> <AT id='0'>all</AT> @channel @here <!channel> <!here> <@U123> [login](https://evil.example)"
+)
 
 
 @pytest.fixture
@@ -75,6 +77,7 @@ def test_customer_text_can_never_mention_anyone(teams, settings, store):
     shown = " ".join(teams.texts(card))
     assert "<at" not in shown.lower() and "</at>" not in shown.lower()
     assert "‹at›CEO‹/at›" in shown  # still readable, not a tag
+    assert "](" not in shown and "[login] (https://evil.example)" in shown  # no markdown link either
 
 
 def test_429_is_waited_out_and_the_card_posted_once(teams, settings, store):

@@ -104,3 +104,9 @@ def test_the_example_with_every_receiver_routes_its_cases():
     assert kinds == {"console", "helpdesk", "slack", "pagerduty", "msteams", "webhook", "email"}
     results = run_cases(tree, load_cases(REPO / "config" / "routing-tests" / "all-receivers.yaml", tree))
     assert results and all(result.passed for result in results)
+
+
+def test_routing_md_shows_the_example_as_it_is():
+    example = (REPO / "config" / "routing-all-receivers.yaml").read_text(encoding="utf-8")
+    tree = example[example.index("receivers:") :]
+    assert tree in (REPO / "docs" / "routing.md").read_text(encoding="utf-8")

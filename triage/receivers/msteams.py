@@ -9,6 +9,8 @@ file names.
   it, the small print, and the ticket or source as a button (http(s) links only).
 - No one can be mentioned by customer text: a Teams mention needs an `<at>` tag *and* an entry in
   `msteams.entities`; the card never has entities, and `<at>` in any text is neutralised as well.
+  TextBlocks render markdown, so `[text](url)` is broken up too: links come only from the ticket or
+  source URL (an `Action.OpenUrl` button).
 - Every card carries its delivery id in the small print. A Workflows webhook has no way to read what
   was posted, so a delivery in doubt after a crash (posted, not yet marked) is posted again: the
   duplicate shows the same delivery id. 429 and 5xx go back to the outbox (after Retry-After).
@@ -31,11 +33,14 @@ from triage.store.tables import DeliveryRow
 CARD = "application/vnd.microsoft.card.adaptive"
 SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 MENTION_TAG = re.compile(r"<(\s*/?\s*at\b[^>]*)>", re.IGNORECASE)
+MARKDOWN_LINK = re.compile(r"\]\s*\(")
 
 
 def neutral(text: Any) -> str:
-    """Customer text as Teams shows it, unable to mention: `<at>x</at>` becomes `‹at›x‹/at›`."""
-    return MENTION_TAG.sub(lambda match: f"‹{match.group(1)}›", str(text or ""))
+    """Customer text as Teams shows it, unable to mention or to make a link: `<at>x</at>` becomes
+    `‹at›x‹/at›`, and a markdown link `[x](url)` loses the `](` that makes it one."""
+    text = MENTION_TAG.sub(lambda match: f"‹{match.group(1)}›", str(text or ""))
+    return MARKDOWN_LINK.sub("] (", text)
 
 
 def card(alert: Alert, delivery_id: int) -> dict[str, Any]:
