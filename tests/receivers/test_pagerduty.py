@@ -11,6 +11,7 @@ from triage.receivers.base import SkippingSender
 from triage.receivers.events import case_key
 from triage.receivers.registry import Receivers
 from triage.settings import Settings
+from triage.store import Store
 
 ROUTING = """
 receivers:
@@ -97,7 +98,9 @@ def test_429_is_waited_out_and_the_alert_sent_once(pd, settings, store):
     assert pd.rejected_429 == 1 and len(pd.events) == 1 and len(pd.alerts) == 1
 
 
-def test_an_incident_is_one_alert_updated_and_resolved_when_idle(pd, settings, store):
+def test_an_incident_is_one_alert_updated_and_resolved_when_idle(pd, settings, database_url):
+    store = Store(database_url)  # SQLite and PostgreSQL: incidents lock and store differently
+    store.upgrade()
     tree = tree_of(GROUPED)
     with outbox(settings, store, tree):
         for n in range(3):

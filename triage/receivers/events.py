@@ -85,7 +85,7 @@ class EventSender:
         key = incident_key(incident.uid)
         result = self.emit(Event("trigger", key, f"triage/delivery/{delivery.id}", alert, case, view))
         if opening and isinstance(result, Outcome) and result.status == "sent":
-            self.incidents.alert_posted(incident.id, self.place, key, view.count)
+            self.incidents.alert_posted(incident.id, self.place, incident.uid, view.count)
         return result
 
     @property
