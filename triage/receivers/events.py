@@ -85,13 +85,8 @@ class EventSender:
         key = incident_key(incident.uid)
         result = self.emit(Event("trigger", key, f"triage/delivery/{delivery.id}", alert, case, view))
         if opening and isinstance(result, Outcome) and result.status == "sent":
-            self.incidents.alert_posted(incident.id, self.place, incident.uid, view.count)
+            self.incidents.event_sent(incident.id, view.count)
         return result
-
-    @property
-    def place(self) -> str:
-        """Where the incident's event went, as the incident records it."""
-        return type(self).__name__.removesuffix("Sender").lower()
 
     def update_incident(self, incident: IncidentRow) -> int | DeliveryFailed:
         """Called when the incident may have gone idle: update its event with the cases that joined

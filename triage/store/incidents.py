@@ -225,6 +225,11 @@ class Incidents:
             incident.slack_channel, incident.slack_ts = channel, ts
             self._updated(incident, counted, datetime.now(UTC))
 
+    def event_sent(self, incident_id: int, counted: int) -> None:
+        """Record an incident's first event (event mode); it is looked at again when it may be idle."""
+        with self._locked(incident_id) as incident:
+            self._updated(incident, counted, datetime.now(UTC))
+
     def claim_update(self, receivers: Sequence[str], claimer: str, lease: timedelta) -> IncidentRow | None:
         """Take one incident whose update is due (or whose updater died), for this claimer."""
         now = datetime.now(UTC)
