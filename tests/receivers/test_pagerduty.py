@@ -5,7 +5,16 @@ import time
 import pytest
 
 from tests.fakes.pagerduty_server import FakePagerDuty
-from tests.receivers.routed import crash_after_send, outbox, route_case, senders, statuses, tree_of, wait_for
+from tests.receivers.routed import (
+    crash_after_send,
+    judged,
+    outbox,
+    route_case,
+    senders,
+    statuses,
+    tree_of,
+    wait_for,
+)
 from triage.receivers import pagerduty
 from triage.receivers.base import SkippingSender
 from triage.receivers.events import case_key
@@ -119,15 +128,24 @@ def test_an_incident_is_one_alert_updated_and_resolved_when_idle(pd, settings, d
 def test_taking_a_case_acknowledges_its_alert_and_solving_it_resolves_it(pd, settings, store):
     tree = tree_of(ROUTING)
     [delivery] = route_case(store, tree, "Checkout is down")
+    assert pagerduty.follow_up(store, tree, delivery.message_id, "acknowledge") == 1  # taken at once
+    assert pagerduty.follow_up(store, tree, delivery.message_id, "acknowledge") == 1  # a repeat: queued once
     with outbox(settings, store, tree):
-        wait_for(lambda: statuses(store) == [("pager", "sent", 1)], "the trigger")
-    live = senders(settings, store, tree)
-    [taken] = pagerduty.follow_up(store, live, delivery.message_id, "acknowledge")
-    assert taken.status == "sent" and pd.alerts[0]["status"] == "acknowledged"
-    pagerduty.follow_up(store, live, delivery.message_id, "acknowledge")  # a retry changes nothing
-    assert pd.alerts[0]["status"] == "acknowledged" and len(pd.alerts) == 1
-    [solved] = pagerduty.follow_up(store, live, delivery.message_id, "resolve")
-    assert solved.status == "sent" and pd.alerts[0]["status"] == "resolved"
+        wait_for(lambda: pd.alerts and pd.alerts[0]["status"] == "acknowledged", "the acknowledge")
+        assert pagerduty.follow_up(store, tree, delivery.message_id, "resolve") == 1
+        wait_for(lambda: pd.alerts[0]["status"] == "resolved", "the resolve")
+        wait_for(lambda: all(status == "sent" for _, status, _ in statuses(store)), "every delivery sent")
+    actions = [event["event_action"] for event in pd.events]
+    assert actions == ["trigger", "acknowledge", "resolve"]  # the acknowledge waited for its trigger
+    assert {event["dedup_key"] for event in pd.events} == {case_key(delivery.message_id)}
+    assert len(pd.alerts) == 1
+
+
+def test_a_case_that_paged_no_one_has_nothing_to_acknowledge(pd, settings, store):
+    tree = tree_of(ROUTING)
+    [delivery] = route_case(store, tree, "A question", triage=judged("low"))
+    assert delivery.receiver == "log"
+    assert pagerduty.follow_up(store, tree, delivery.message_id, "acknowledge") == 0
 
 
 def test_an_event_pagerduty_refuses_is_skipped_with_its_reason(pd, settings, store, monkeypatch):

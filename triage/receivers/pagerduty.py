@@ -4,8 +4,8 @@
   (`triage/incident/<uid>`, see triage/receivers/events.py): PagerDuty keeps one open alert per key,
   so a resend after a crash, a 5xx or a timeout adds to that alert and never opens a second one.
 - `resolve` when a grouped incident goes idle (group_idle without a new case); `acknowledge` and
-  `resolve` for a case from outside the outbox (someone took it in Slack, its ticket was solved)
-  through `follow_up()`.
+  `resolve` for a case (someone took it in Slack, its ticket was solved): `follow_up()` queues them in
+  the outbox, as deliveries to `<receiver>:acknowledge` / `<receiver>:resolve`, sent after the trigger.
 - 429 (PagerDuty's rate limit per routing key) and 5xx go back to the outbox, after Retry-After when
   given, else its back-off; a 400 (an event PagerDuty refuses) is skipped with PagerDuty's reason.
 - The routing key comes from the environment variable the routing file names; PagerDuty has no
@@ -14,21 +14,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from triage.receivers import posting
 from triage.receivers.base import DeliveryFailed, Outcome, Sender
 from triage.receivers.events import Action, Event, EventSender, case_key, incident_key
+from triage.routing import RoutingTree
 from triage.store import Store
 from triage.store.incidents import Incidents
 from triage.store.tables import DeliveryRow, IncidentRow
 
 SEVERITY = {"urgent": "critical", "high": "error", "normal": "warning", "low": "info"}
 SUMMARY_CHARS = 1024  # PagerDuty's limit for payload.summary
+FOLLOW_UPS: tuple[Action, ...] = ("acknowledge", "resolve")
+TRIGGER_WAIT_S = 5.0
 
 
 def event_body(routing_key: str, event: Event) -> dict[str, Any]:
@@ -80,36 +84,84 @@ class PagerDutySender(EventSender):
         answer = posting.post(self.client, self.events_url, "PagerDuty", body)
         return posting.outcome(answer, "PagerDuty", f"PagerDuty {event.action} {event.key}")
 
-    def acknowledge(self, key: str) -> Outcome | DeliveryFailed:
-        return self.emit(Event("acknowledge", key, f"{key}/acknowledge"))
 
-    def resolve(self, key: str) -> Outcome | DeliveryFailed:
-        return self.emit(Event("resolve", key, f"{key}/resolve"))
+def follow_up(store: Store, tree: RoutingTree, message_id: str, action: Action) -> int:
+    """Queue an `acknowledge` (someone took the case) or a `resolve` (its ticket was solved) for every
+    PagerDuty alert the case raised (its own dedup_key, or its incident's); returns how many.
+
+    Each is a delivery in the outbox to `<receiver>:<action>`, unique per message like every delivery:
+    queued once however often this is called (two workers, a retried click), and sent with the outbox's
+    retries, back-off and Retry-After. Both actions are idempotent at PagerDuty, so a resend after a
+    crash is harmless."""
+    paging = [name for name, receiver in tree.receivers.items() if receiver.pagerduty is not None]
+    queued = 0
+    for row, uid in raised(store, message_id, paging):
+        key = incident_key(uid) if uid else case_key(message_id)
+        follow = DeliveryRow(
+            message_id=message_id,
+            conversation_id=row.conversation_id,
+            receiver=follow_up_receiver(row.receiver, action),
+            payload={"action": action, "dedup_key": key, "of_delivery": row.id},
+            priority=row.priority,
+        )
+        try:
+            with store.session() as session:
+                session.add(follow)
+            queued += 1
+        except IntegrityError:
+            queued += 1  # queued before (by another worker, or an earlier call)
+    return queued
 
 
-def follow_up(
-    store: Store, senders: dict[str, Sender], message_id: str, action: Action
-) -> list[Outcome | DeliveryFailed]:
-    """Acknowledge (someone took the case) or resolve (its ticket was solved) every PagerDuty alert the
-    case raised: its own dedup_key, or its incident's. Both are idempotent on PagerDuty's side, so the
-    caller may call again after a failure or a crash. `senders`: the worker's (Receivers.senders)."""
-    results: list[Outcome | DeliveryFailed] = []
-    for receiver, key in raised_keys(store, message_id):
-        sender = senders.get(receiver)
-        if isinstance(sender, PagerDutySender):
-            results.append(sender.acknowledge(key) if action == "acknowledge" else sender.resolve(key))
-    return results
-
-
-def raised_keys(store: Store, message_id: str) -> Iterable[tuple[str, str]]:
-    """(receiver, dedup_key) of the case's sent or grouped deliveries."""
+def raised(store: Store, message_id: str, receivers: Sequence[str]) -> list[tuple[DeliveryRow, str | None]]:
+    """The case's deliveries to those receivers (not skipped), with their incident's uid if grouped."""
     with store.session(read_only=True) as session:
         rows = session.execute(
-            select(DeliveryRow.receiver, DeliveryRow.incident_id, IncidentRow.uid)
+            select(DeliveryRow, IncidentRow.uid)
             .outerjoin(IncidentRow, IncidentRow.id == DeliveryRow.incident_id)
-            .where((DeliveryRow.message_id == message_id) & DeliveryRow.status.in_(("sent", "grouped")))
+            .where(
+                (DeliveryRow.message_id == message_id)
+                & DeliveryRow.receiver.in_(list(receivers))
+                & (DeliveryRow.status != "skipped")
+            )
         ).all()
-    return [(receiver, incident_key(uid) if uid else case_key(message_id)) for receiver, _, uid in rows]
+        session.expunge_all()
+    return [(row, uid) for row, uid in rows]
+
+
+def follow_up_receiver(receiver: str, action: str) -> str:
+    """`pager:acknowledge`: a name the routing file cannot give a receiver (`:` is not allowed there)."""
+    return f"{receiver}:{action}"
+
+
+def follow_up_senders(name: str, sender: Sender, store: Store) -> dict[str, Sender]:
+    """The follow-up receivers of a PagerDuty receiver (none for any other kind)."""
+    if not isinstance(sender, PagerDutySender):
+        return {}
+    return {follow_up_receiver(name, action): FollowUpSender(sender, action, store) for action in FOLLOW_UPS}
+
+
+class FollowUpSender:
+    """Sends queued acknowledges or resolves, once their alert's trigger has gone out."""
+
+    batch_size = 1
+
+    def __init__(self, pagerduty: PagerDutySender, action: Action, store: Store) -> None:
+        self.pagerduty = pagerduty
+        self.action = action
+        self.store = store
+
+    def send_batch(self, deliveries: Sequence[DeliveryRow]) -> list[Outcome | DeliveryFailed]:
+        return [self._send(delivery) for delivery in deliveries]
+
+    def _send(self, delivery: DeliveryRow) -> Outcome | DeliveryFailed:
+        with self.store.session(read_only=True) as session:
+            trigger = session.get(DeliveryRow, delivery.payload["of_delivery"])
+            waiting = trigger is not None and trigger.status in ("pending", "sending")
+        if waiting:  # an acknowledge before its trigger would be lost: PagerDuty has no alert yet
+            return DeliveryFailed("its trigger is not sent yet", retry_after_s=TRIGGER_WAIT_S)
+        key = delivery.payload["dedup_key"]
+        return self.pagerduty.emit(Event(self.action, key, f"{key}/{self.action}"))
 
 
 def _clip(text: str, limit: int) -> str:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from kafka import KafkaProducer
 
 from triage.feedback.fields import category_choices
-from triage.receivers import email, helpdesk, posting, slack
+from triage.receivers import email, helpdesk, pagerduty, posting, slack
 from triage.receivers.base import Sender, SkippingSender
 from triage.receivers.console import ConsoleSender
 from triage.receivers.msteams import MSTeamsSender
@@ -75,6 +75,7 @@ class Receivers:
                 )
             else:
                 senders[name] = self._beyond_slack(receiver)
+                senders.update(pagerduty.follow_up_senders(name, senders[name], self.store))
         return senders
 
     def _beyond_slack(self, receiver: Receiver) -> Sender:
