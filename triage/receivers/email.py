@@ -185,13 +185,15 @@ class EmailSender:
         return Outcome("sent", f"{mail['Message-ID']}")
 
     def _first_of_conversation(self, delivery: DeliveryRow) -> tuple[int, str, dict[str, Any]] | None:
-        """The conversation's first delivery to this receiver: the thread's root."""
+        """The conversation's first delivery to this receiver (this one, or one sent before): the
+        thread's root."""
         with self.store.session(read_only=True) as session:
             row = session.execute(
                 select(DeliveryRow.id, DeliveryRow.message_id, DeliveryRow.payload)
                 .where(
                     (DeliveryRow.conversation_id == delivery.conversation_id)
                     & (DeliveryRow.receiver == delivery.receiver)
+                    & (DeliveryRow.status != "skipped")  # never sent: no thread to join
                 )
                 .order_by(DeliveryRow.id)
                 .limit(1)
