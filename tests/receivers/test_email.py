@@ -1,9 +1,12 @@
 """E-mail receivers end to end: routed cases through the outbox to a local SMTP server (aiosmtpd)."""
 
+import subprocess
+
 import pytest
 
 from tests.fakes.smtp_server import FakeSMTP
 from tests.receivers.routed import crash_after_send, outbox, route_case, statuses, tree_of, wait_for
+from tests.test_cli import TRIAGE, triage_env
 from triage.receivers.email import EmailConfigError, check_server
 from triage.settings import SMTPSettings, load_settings
 
@@ -109,4 +112,21 @@ def test_a_wrong_password_stops_the_start_with_one_line(smtp):
     )
     check_server(
         SMTPSettings(host="127.0.0.1", port=smtp.port, username="triage", password="s3cret", starttls=False)
+    )
+
+
+def test_triage_run_with_a_wrong_smtp_password_stops_with_one_line(smtp, kafka_settings, tmp_path):
+    routing = tmp_path / "routing.yaml"
+    routing.write_text(ROUTING)
+    env = triage_env(
+        kafka_settings,
+        f"sqlite:///{tmp_path / 'store.db'}",
+        TRIAGE_ROUTING_FILE=str(routing),
+        **{**smtp.env(), "TRIAGE_SMTP__PASSWORD": "wrong"},
+    )
+    run = subprocess.run([*TRIAGE, "run"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=180)
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines()[-1] == (
+        f"error: the SMTP server at 127.0.0.1:{smtp.port} rejected TRIAGE_SMTP__USERNAME / "
+        "TRIAGE_SMTP__PASSWORD: 535"
     )
