@@ -37,6 +37,7 @@ from triage.kafka import BrokerUnavailable
 from triage.message import InvalidMessage, parse_message
 from triage.ops.http import OpsPortError, OpsServer
 from triage.ops.logging import setup_logging, stop_logging
+from triage.receivers.email import EmailConfigError
 from triage.receivers.helpdesk import HelpdeskConfigError
 from triage.receivers.slack import SlackConfigError
 from triage.report.command import report as report_command
@@ -78,6 +79,7 @@ KNOWN_FAILURES = (
     LLMUnavailable,
     SlackConfigError,
     HelpdeskConfigError,
+    EmailConfigError,
     OpsPortError,
 )
 URGENCY_STYLE = {"urgent": "bold red", "high": "red", "normal": "yellow", "low": "green"}

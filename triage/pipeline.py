@@ -202,7 +202,8 @@ def arrival(record: ConsumerRecord) -> datetime:
 
 def group_mode(routes: RoutingTree, receiver: str) -> str | None:
     """How a receiver groups: Slack posts one alert per incident; a helpdesk with link_problem links
-    the tickets to a problem ticket; other receivers take every case as it comes."""
+    the tickets to a problem ticket; PagerDuty and webhooks send one event per incident; other
+    receivers take every case as it comes."""
     kind = routes.receivers.get(receiver)
     if kind is None:
         return None
@@ -210,6 +211,8 @@ def group_mode(routes: RoutingTree, receiver: str) -> str | None:
         return "alert"
     if kind.helpdesk is not None and kind.helpdesk.link_problem:
         return "link"
+    if kind.pagerduty is not None or kind.webhook is not None:
+        return "event"  # one event per incident, updated as cases join, resolved when it goes idle
     return None
 
 

@@ -191,6 +191,26 @@ class HelpdeskSettings(Section):
     api_token: str = Field("", description="the Zendesk API token")
 
 
+class PagerDutySettings(Section):
+    events_url: str = Field(
+        "https://events.pagerduty.com/v2/enqueue",
+        description="PagerDuty's Events API v2; each `pagerduty` receiver names its routing key's variable",
+    )
+
+
+class SMTPSettings(Section):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    host: str = Field(
+        "", description="the SMTP server of `email` receivers; empty: their deliveries are skipped"
+    )
+    port: int = Field(587, ge=1, le=65535, description="587 with STARTTLS, 25 without")
+    username: str = Field("", description="login; empty: no login")
+    password: str = Field("", description="the login's password")
+    starttls: bool = Field(True, description="upgrade the connection with STARTTLS before logging in")
+    from_: str = Field("triage@localhost", alias="from", description="the From address of alert e-mails")
+
+
 class FeedbackSettings(Section):
     enabled: bool = Field(
         True,
@@ -275,6 +295,8 @@ class Settings(BaseSettings):
     llm: LLMSettings = Field(default_factory=LLMSettings, description="the `llm` backend's server")
     slack: SlackSettings = Field(default_factory=SlackSettings, description="Slack receivers")
     helpdesk: HelpdeskSettings = Field(default_factory=HelpdeskSettings, description="helpdesk receivers")
+    pagerduty: PagerDutySettings = Field(default_factory=PagerDutySettings, description="PagerDuty receivers")
+    smtp: SMTPSettings = Field(default_factory=SMTPSettings, description="e-mail receivers")
     feedback: FeedbackSettings = Field(
         default_factory=FeedbackSettings, description="the team's corrections from Slack and the helpdesk"
     )

@@ -29,7 +29,7 @@ def rows(model: type[BaseModel] = Settings, prefix: str = "TRIAGE_") -> list[tup
     """(variable, default, meaning) for every setting, sections expanded in the model's order."""
     found = []
     for name, field in model.model_fields.items():
-        variable = f"{prefix}{name.upper()}"
+        variable = f"{prefix}{(field.alias or name).upper()}"
         section = field.annotation
         if isinstance(section, type) and issubclass(section, BaseModel):
             found.extend(rows(section, f"{variable}__"))

@@ -2,6 +2,9 @@
 
 - `blocks()` lays out what an on-call reads, one small function per block (headline, summary,
   message, facts, why you got this, small print); a new kind of block is one more function there.
+  What each block says (the headline, which facts, why, the confidence word) is channel-neutral and
+  lives in triage/receivers/layout.py, shared with Teams, e-mail, webhooks and PagerDuty; this module
+  keeps only Block Kit, Slack's escaping and the transport.
 
 - The first alert of a conversation opens a thread; follow-ups go into it; an urgency above the
   highest already alerted is posted as a new top-level alert linking the thread. With a route's
@@ -26,7 +29,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -36,6 +38,17 @@ from triage.feedback.fields import BLOCK_PREFIX, FIELDS, RIGHT, SETTERS, values
 from triage.message import URGENCY_ORDER
 from triage.receivers.base import DeliveryFailed, Outcome
 from triage.receivers.incident_view import IncidentView, build
+from triage.receivers.layout import (
+    KIND_PREFIX,
+    confidence_word,
+    customer,
+    headline,
+    language_line,
+    link,
+    shows_summary,
+    small_print,
+    why,
+)
 from triage.store import Store
 from triage.store.feedback import FeedbackStore
 from triage.store.incidents import Incidents, Member
@@ -57,22 +70,6 @@ SENTIMENT_ICON = {
     "positive": ":slightly_smiling_face:",
 }
 CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]{6,}$")
-KIND_PREFIX = {"new": "", "follow_up": "Follow-up: ", "escalation": "Escalated: "}
-CONFIDENCE_WORDS = ((0.95, "certain"), (0.8, "very likely"), (0.6, "likely"), (0.0, "unsure"))
-LANGUAGES = {
-    "en": "English",
-    "es": "Spanish",
-    "fr": "French",
-    "de": "German",
-    "pt": "Portuguese",
-    "it": "Italian",
-    "nl": "Dutch",
-    "pl": "Polish",
-    "sv": "Swedish",
-    "da": "Danish",
-    "ja": "Japanese",
-    "zh": "Chinese",
-}
 # Block Kit's limits: blocks per message, characters per header, section text and field; options per
 # menu and characters per option text.
 MAX_BLOCKS, HEADER_CHARS, TEXT_CHARS, FIELD_CHARS = 50, 150, 3000, 2000
@@ -156,9 +153,7 @@ def blocks(
 
 def headline_block(case: dict[str, Any], kind: str) -> dict[str, Any]:
     """`🚨 Escalated: URGENT · outage · Dana Whitfield (enterprise)`"""
-    urgency = case["urgency"]
-    level = f"{URGENCY_ICON[urgency]} {KIND_PREFIX[kind]}{urgency.upper()}"
-    text = f"{level} · {case['category']} · {customer(case)}"
+    text = f"{URGENCY_ICON[case['urgency']]} {headline(case, kind)}"
     return {"type": "header", "text": {"type": "plain_text", "text": _clip(escape(text), HEADER_CHARS)}}
 
 
@@ -183,7 +178,7 @@ def facts_block(case: dict[str, Any]) -> dict[str, Any]:
     facts = {
         "Sentiment": f"{SENTIMENT_ICON[sentiment]} {sentiment}",
         "Confidence": confidence_word(case["confidence"]),
-        "Language": language_line(case),
+        "Language": escape(language_line(case)),
         "Channel": escape(case.get("channel")),
         **link_fact(case),
     }
@@ -199,24 +194,13 @@ def facts_block(case: dict[str, Any]) -> dict[str, Any]:
 
 def why_block(case: dict[str, Any]) -> dict[str, Any] | None:
     """The route's matchers that held: `urgency >= high` and `customer.tier in (enterprise, pro)`."""
-    route = case.get("route")
-    if route is None:  # stored before routes were recorded in the payload
-        return None
-    matchers = [f"`{escape(matcher).replace('`', '')}`" for matcher in case.get("route_matchers") or []]
-    if matchers:
-        why = f"{' and '.join(matchers)} ({escape(route)} in the routing file)"
-    elif route == "route":
-        why = "no other route took this message (the routing file's default receiver)"
-    else:
-        why = f"{escape(route)} in the routing file takes every message"
-    return _section(f"*Why you got this:* {why}")
+    said = why(case, code=lambda matcher: f"`{escape(matcher).replace('`', '')}`", text=escape)
+    return _section(f"*Why you got this:* {said}") if said is not None else None
 
 
 def footer_block(case: dict[str, Any], thread_link: str | None) -> dict[str, Any]:
     """Small print: the number behind the confidence word, the model, the thread of earlier alerts."""
-    parts = [f"confidence {case['confidence']:.0%}", f"model {escape(case['model'])}"]
-    if case.get("degraded"):
-        parts.append("fallback model: the LLM was unavailable")
+    parts = [escape(part) for part in small_print(case)]
     if thread_link and (link := safe_link(thread_link, "earlier alerts in this conversation")):
         parts.append(link)
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": _clip(" · ".join(parts), TEXT_CHARS)}]}
@@ -299,52 +283,15 @@ def labels_block(feedback: FeedbackView | None) -> dict[str, Any] | None:
     }
 
 
-def customer(case: dict[str, Any]) -> str:
-    """`Dana Whitfield (enterprise)`, unescaped."""
-    who = " ".join(str(case.get("customer_name") or case.get("customer_id") or "unknown customer").split())
-    tier = case.get("customer_tier")
-    return f"{who} ({tier})" if tier else who
-
-
-def shows_summary(case: dict[str, Any]) -> bool:
-    """A summary worth its line: not empty, not the subject, not a piece of the excerpt shown below
-    (what a model that does not write summaries gives: the first sentence)."""
-    said = _plain(case.get("summary")).rstrip("…").strip()
-    return bool(said) and said != _plain(case.get("subject")) and said not in _plain(case.get("excerpt"))
-
-
-def confidence_word(confidence: float) -> str:
-    return next(word for floor, word in CONFIDENCE_WORDS if confidence >= floor)
-
-
-def language_line(case: dict[str, Any]) -> str:
-    """`Spanish, summary in English` when the LLM wrote it, `Spanish, summary as written` otherwise."""
-    code = str(case.get("language") or "")
-    if not code:
-        return ""
-    name = LANGUAGES.get(code.lower(), code)
-    if code.lower() == "en" or not shows_summary(case):
-        return escape(name)
-    by_llm = str(case.get("model", "")).startswith("llm:") and not case.get("degraded")
-    return escape(f"{name}, summary {'in English' if by_llm else 'in the original language'}")
-
-
 def link_fact(case: dict[str, Any]) -> dict[str, str]:
     """The ticket, else the message's source (metadata.url), else nothing."""
-    ticket = safe_link(case.get("ticket_url"), f"Ticket {case.get('ticket_id') or ''}".strip())
-    if ticket:
-        return {"Ticket": ticket}
-    source = str(case.get("source_url") or "")
-    link = safe_link(source, urlsplit(source).hostname or "source")
-    return {"Source": link} if link else {}
+    found = link(case)
+    shown = safe_link(found.url, found.label) if found else None
+    return {found.name: shown} if found and shown else {}
 
 
 def _section(text: str) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": _clip(text, TEXT_CHARS)}}
-
-
-def _plain(text: Any) -> str:
-    return " ".join(str(text or "").split()).lower()
 
 
 def _clip(text: str, limit: int) -> str:

@@ -7,6 +7,7 @@ none of whose children matched delivers to its own receiver.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -46,26 +47,104 @@ class HelpdeskReceiver(Strict):
     )
 
 
+ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]*$")
+EMAIL = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$")
+
+
+def env_name(value: Any, example: str) -> str:
+    """The name of an environment variable holding a secret; anything else (a URL, a key: the secret
+    itself) is refused without repeating it, since secrets are never written in the routing file."""
+    if not isinstance(value, str) or not ENV_NAME.match(value):
+        shown = "a URL" if isinstance(value, str) and "://" in value else "a literal value"
+        raise ValueError(
+            f"must name the environment variable holding it (like {example}), not {shown}: "
+            "secrets are never written in the routing file"
+        )
+    return value
+
+
+class PagerDutyReceiver(Strict):
+    routing_key: str = Field(description="the environment variable holding the Events API v2 routing key")
+
+    @field_validator("routing_key", mode="before")
+    @classmethod
+    def _env(cls, value: Any) -> str:
+        return env_name(value, "PAGERDUTY_ROUTING_KEY")
+
+
+class MSTeamsReceiver(Strict):
+    webhook_url: str = Field(description="the environment variable holding the Workflows webhook URL")
+
+    @field_validator("webhook_url", mode="before")
+    @classmethod
+    def _env(cls, value: Any) -> str:
+        return env_name(value, "TEAMS_WEBHOOK_URL")
+
+
+class WebhookReceiver(Strict):
+    url: str = Field(description="where the JSON is POSTed (http or https)")
+    secret: str = Field(description="the environment variable holding the HMAC-SHA256 signing secret")
+
+    @field_validator("secret", mode="before")
+    @classmethod
+    def _env(cls, value: Any) -> str:
+        return env_name(value, "WEBHOOK_SECRET")
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value
+
+
+class EmailReceiver(Strict):
+    to: list[str] = Field(min_length=1, description="the addresses every alert goes to")
+
+    @field_validator("to", mode="before")
+    @classmethod
+    def _addresses(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            raise ValueError("to is a list of addresses, e.g. [oncall@example.com]")
+        for address in value if isinstance(value, list) else []:
+            if not isinstance(address, str) or not EMAIL.match(address):
+                raise ValueError(f"{address!r} is not an e-mail address")
+        return value
+
+
+KINDS = ("console", "slack", "helpdesk", "pagerduty", "msteams", "webhook", "email")
+
+
 class Receiver(Strict):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][\w.\-]*$")
     console: ConsoleReceiver | None = None
     slack: SlackReceiver | None = None
     helpdesk: HelpdeskReceiver | None = None
+    pagerduty: PagerDutyReceiver | None = None
+    msteams: MSTeamsReceiver | None = None
+    webhook: WebhookReceiver | None = None
+    email: EmailReceiver | None = None
 
     @model_validator(mode="after")
     def _one_kind(self) -> Receiver:
-        kinds = [kind for kind in ("console", "slack", "helpdesk") if getattr(self, kind) is not None]
+        kinds = [kind for kind in KINDS if getattr(self, kind) is not None]
         if len(kinds) != 1:
-            raise ValueError(f"receiver {self.name!r} needs exactly one of console, slack, helpdesk")
+            raise ValueError(f"receiver {self.name!r} needs exactly one of {', '.join(KINDS)}")
         return self
 
     @property
     def kind(self) -> str:
-        return next(kind for kind in ("console", "slack", "helpdesk") if getattr(self, kind) is not None)
+        return next(kind for kind in KINDS if getattr(self, kind) is not None)
 
     def describe(self) -> str:
         """`oncall (Slack #support-urgent)`, for the worker's start line."""
-        where = f"Slack {self.slack.channel}" if self.slack is not None else self.kind
+        where = {
+            "slack": lambda: f"Slack {self.slack.channel}",  # type: ignore[union-attr]
+            "pagerduty": lambda: "PagerDuty",
+            "msteams": lambda: "Teams",
+            "webhook": lambda: f"webhook {self.webhook.url}",  # type: ignore[union-attr]
+            "email": lambda: f"e-mail to {', '.join(self.email.to)}",  # type: ignore[union-attr]
+        }.get(self.kind, lambda: self.kind)()
         return f"{self.name} ({where})"
 
 

@@ -11,6 +11,9 @@ Modes (from the receiver's kind):
   group_interval), except one more urgent than anything posted so far, which is sent as an escalation.
 - link (a helpdesk receiver with link_problem): every case is sent as usual; once two cases have tickets,
   one problem ticket is created and the members' tickets become its incidents.
+- event (PagerDuty, a webhook): like alert, without group_wait; the sender is called again when the
+  group may have gone idle (closes_at), to update the event with the cases that joined or, once idle,
+  to resolve it (resolved_at).
 """
 
 from __future__ import annotations
@@ -222,6 +225,11 @@ class Incidents:
             incident.slack_channel, incident.slack_ts = channel, ts
             self._updated(incident, counted, datetime.now(UTC))
 
+    def event_sent(self, incident_id: int, counted: int) -> None:
+        """Record an incident's first event (event mode); it is looked at again when it may be idle."""
+        with self._locked(incident_id) as incident:
+            self._updated(incident, counted, datetime.now(UTC))
+
     def claim_update(self, receivers: Sequence[str], claimer: str, lease: timedelta) -> IncidentRow | None:
         """Take one incident whose update is due (or whose updater died), for this claimer."""
         now = datetime.now(UTC)
@@ -262,6 +270,13 @@ class Incidents:
             incident.update_claimed_by = incident.update_claimed_at = None
             incident.next_update_at = retry_at
 
+    def resolved(self, incident_id: int) -> None:
+        """The incident's event was resolved (it went idle): no more updates."""
+        with self.store.session() as session:
+            incident = session.get(IncidentRow, incident_id)
+            assert incident is not None
+            incident.resolved_at = datetime.now(UTC)
+
     def problem_created(self, incident_id: int, ticket_id: str) -> None:
         with self.store.session() as session:
             incident = session.get(IncidentRow, incident_id)
@@ -271,6 +286,9 @@ class Incidents:
     @staticmethod
     def _updated(incident: IncidentRow, counted: int, now: datetime) -> None:
         incident.alerted_count, incident.updated_at = counted, now
+        if incident.mode == "event":  # looked at again when it may have gone idle, until resolved
+            incident.next_update_at = None if incident.resolved_at else aware(incident.closes_at)
+            return
         later = incident.mode == "alert" and incident.case_count > counted
         incident.next_update_at = now + timedelta(seconds=incident.interval_s) if later else None
 

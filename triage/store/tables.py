@@ -118,7 +118,7 @@ class IncidentRow(Base):
     uid: Mapped[str] = mapped_column(String(32), unique=True)  # external references (a problem ticket)
     receiver: Mapped[str] = mapped_column(String(128))
     group_key: Mapped[str] = mapped_column(String(512))
-    mode: Mapped[str] = mapped_column(String(16))  # alert (Slack) | link (helpdesk problem ticket)
+    mode: Mapped[str] = mapped_column(String(16))  # alert (Slack) | link (helpdesk) | event (PagerDuty)
     first_case_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     last_case_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     closes_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # last case + group_idle
@@ -139,6 +139,7 @@ class IncidentRow(Base):
     update_claimed_by: Mapped[str | None] = mapped_column(String(64))
     update_claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     update_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # event mode: went idle
 
 
 class SlackThreadRow(Base):
