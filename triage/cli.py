@@ -33,6 +33,8 @@ from triage.classify.base import BackendUnavailable, LLMUnavailable, make_classi
 from triage.classify.categories import CategoriesError
 from triage.classify.evaluate import EvalDataError, LabelledFile, Task, evaluate, read_examples
 from triage.dlq_cli import dlq_app
+from triage.input.mapping import MappingError
+from triage.input.registry import RegistryError
 from triage.kafka import BrokerUnavailable
 from triage.message import InvalidMessage, parse_message
 from triage.ops.http import OpsPortError, OpsServer
@@ -79,6 +81,8 @@ KNOWN_FAILURES = (
     SlackConfigError,
     HelpdeskConfigError,
     OpsPortError,
+    MappingError,
+    RegistryError,
 )
 URGENCY_STYLE = {"urgent": "bold red", "high": "red", "normal": "yellow", "low": "green"}
 SENTIMENT_STYLE = {"negative": "red", "neutral": "white", "positive": "green"}

@@ -9,6 +9,7 @@ from triage.receivers import helpdesk, slack
 from triage.receivers.base import Sender, SkippingSender
 from triage.receivers.console import ConsoleSender
 from triage.receivers.results import ResultsSender
+from triage.receivers.results_format import ResultsEncoder
 from triage.routing import RESULTS_RECEIVER, RoutingTree
 from triage.settings import Settings
 from triage.store import Store
@@ -20,7 +21,7 @@ class Receivers:
     def __init__(self, settings: Settings, producer: KafkaProducer, store: Store) -> None:
         self.settings = settings
         self.store = store
-        self.results = ResultsSender(producer, settings.kafka)
+        self.results = ResultsSender(producer, settings.kafka, encoder=ResultsEncoder(settings))
         self.slack = (
             slack.make_client(settings.slack.token, settings.slack.base_url) if settings.slack.token else None
         )
@@ -30,7 +31,10 @@ class Receivers:
         self.categories = category_choices(settings) if buttons else None
 
     def check(self) -> None:
-        """Fail fast on a bad Slack token or helpdesk credentials (SlackConfigError, HelpdeskConfigError)."""
+        """Fail fast on a bad Slack token or helpdesk credentials (SlackConfigError, HelpdeskConfigError),
+        or a results schema the registry refuses (RegistryError)."""
+        if self.results.encoder is not None:
+            self.results.encoder.prepare()
         if self.slack is not None:
             slack.check_token(self.slack)
         if self.helpdesk is not None:
