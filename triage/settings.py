@@ -82,7 +82,8 @@ class KafkaSettings(Section):
     results_format: Literal["json", "avro", "protobuf"] = Field(
         "json",
         description=(
-            "the results topic's values: `json`, or `avro` / `protobuf` in the schema registry's wire format, "
+            "the results topic's values: `json`, or `avro` / `protobuf` in the schema registry's wire "
+            "format, "
             "the schema registered under `<results_topic>-value` (needs TRIAGE_SCHEMA_REGISTRY__URL)"
         ),
     )
