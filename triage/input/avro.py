@@ -18,9 +18,7 @@ from uuid import UUID
 
 import fastavro
 
-
-class Undecodable(ValueError):
-    """The bytes do not decode with the schema their record names."""
+from triage.input.wire import Undecodable
 
 
 @lru_cache(maxsize=256)

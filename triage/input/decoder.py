@@ -14,11 +14,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from triage.input import avro, json_schema, presets, protobuf
+from triage.input import presets
 from triage.input.mapping import Mapping
 from triage.input.presets import Skipped
 from triage.input.registry import RegistryClient, UnknownSchema
-from triage.input.wire import is_framed, unframe
+from triage.input.wire import Undecodable, is_framed, unframe
 from triage.message import InvalidMessage, SupportMessage, message_from_document, parse_message
 from triage.settings import Settings
 
@@ -95,14 +95,20 @@ class Decoder:
             raise InvalidMessage("schema_unknown", str(error)) from None
         try:
             if schema.type == "AVRO":
+                from triage.input import avro
+
                 return avro.decode(schema.text, payload)
             if schema.type == "JSON":
+                from triage.input import json_schema
+
                 return json_schema.decode(schema.text, payload)
             if schema.type == "PROTOBUF":
+                from triage.input import protobuf
+
                 return protobuf.decode(schema.text, payload, self._references(schema))
-        except avro.Undecodable as error:
+        except Undecodable as error:
             raise InvalidMessage("undecodable", f"schema id {schema_id}: {error}") from None
-        except (ValueError, protobuf.ProtoSchemaError) as error:  # a schema that does not parse
+        except ValueError as error:  # a schema that does not parse (ProtoSchemaError is one)
             raise InvalidMessage("undecodable", f"schema id {schema_id} cannot be used: {error}") from None
         raise InvalidMessage("undecodable", f"schema id {schema_id} has an unknown type {schema.type}")
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import jsonschema
 
-from triage.input.avro import Undecodable
+from triage.input.wire import Undecodable
 
 
 @lru_cache(maxsize=256)

@@ -14,8 +14,7 @@ from typing import Any
 
 from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
 
-from triage.input.avro import Undecodable
-from triage.input.wire import join_message_indexes, split_message_indexes
+from triage.input.wire import Undecodable, join_message_indexes, split_message_indexes
 
 _lock = threading.Lock()
 _files: dict[str, Any] = {}  # .proto text -> its FileDescriptor, in a pool of its own

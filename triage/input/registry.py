@@ -40,10 +40,24 @@ class Schema:
     references: list[dict[str, Any]] = field(default_factory=list)
 
 
+def require_formats() -> None:
+    """The decoders are an optional install: say so at start, not on the first registry-encoded record."""
+    import importlib.util
+
+    needed = ("fastavro", "jsonschema", "grpc_tools")
+    missing = [name for name in needed if importlib.util.find_spec(name) is None]
+    if missing:
+        raise RegistryError(
+            f"TRIAGE_SCHEMA_REGISTRY__URL is set but {', '.join(missing)} is not installed: "
+            "pip install 'triage[schema-registry]'"
+        )
+
+
 class RegistryClient:
     def __init__(
         self, settings: SchemaRegistrySettings, unknown_tries: int = 3, unknown_wait_s: float = 0.5
     ) -> None:
+        require_formats()
         auth: httpx.Auth | tuple[str, str] | None = None
         headers = {"Accept": CONTENT_TYPE}
         if settings.token:

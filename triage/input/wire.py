@@ -12,6 +12,10 @@ MAGIC = 0
 HEADER = 5
 
 
+class Undecodable(ValueError):
+    """The bytes do not decode with the schema their record names."""
+
+
 def is_framed(value: bytes | None) -> bool:
     """A record that carries a schema id. Plain JSON never starts with a zero byte."""
     return bool(value) and len(value) >= HEADER and value[0] == MAGIC

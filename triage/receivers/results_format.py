@@ -17,7 +17,6 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from triage.input import avro, protobuf
 from triage.input.registry import RegistryClient, RegistryError
 from triage.input.wire import frame
 from triage.settings import Settings
@@ -175,7 +174,11 @@ class ResultsEncoder:
         assert self.schema_id is not None
         value = record(payload)
         if self.format == "avro":
+            from triage.input import avro
+
             return frame(self.schema_id, avro.encode(avro_schema(), value))
         times = {f.name for f in FIELDS if f.kind == "timestamp"}
         as_json = {k: (v.isoformat() if k in times and v else v) for k, v in value.items() if v is not None}
+        from triage.input import protobuf
+
         return frame(self.schema_id, protobuf.encode(proto_schema(), as_json))
