@@ -39,7 +39,7 @@ def test_every_record_ends_in_the_store_or_the_dead_letter_topic(settings: Setti
 
     worker = run_until_handled(settings, len(records))
 
-    assert worker.stats.outcomes == {"processed": 21, "duplicate": 1, "dead_lettered": 7}
+    assert worker.stats.outcomes == {"processed": 21, "duplicate": 1, "dead_lettered": 7, "skipped": 0}
     results = read_topic(settings.kafka.bootstrap_servers, settings.kafka.results_topic, 21)
     by_id = {json.loads(r.value)["message_id"]: json.loads(r.value) for r in results}
     assert len(results) == 21 and set(by_id) == {f"ok-{i}" for i in range(20)} | {"ok-extra"}
@@ -93,7 +93,7 @@ def test_a_redelivered_message_has_no_second_effect(settings: Settings):
     run_until_handled(settings, 5)
     settings.kafka.group_id += "-replay"  # a new group reads everything again, as after a lost commit
     worker = run_until_handled(settings, 5)
-    assert worker.stats.outcomes == {"processed": 0, "duplicate": 5, "dead_lettered": 0}
+    assert worker.stats.outcomes == {"processed": 0, "duplicate": 5, "dead_lettered": 0, "skipped": 0}
     assert (
         len(read_topic(settings.kafka.bootstrap_servers, settings.kafka.results_topic, 5, timeout_s=5)) == 5
     )

@@ -33,6 +33,9 @@ from triage.classify.base import BackendUnavailable, LLMUnavailable, make_classi
 from triage.classify.categories import CategoriesError
 from triage.classify.evaluate import EvalDataError, LabelledFile, Task, evaluate, read_examples
 from triage.dlq_cli import dlq_app
+from triage.input.cli import input_app, schema_app
+from triage.input.mapping import MappingError
+from triage.input.registry import RegistryError
 from triage.kafka import BrokerUnavailable
 from triage.message import InvalidMessage, parse_message
 from triage.ops.http import OpsPortError, OpsServer
@@ -55,6 +58,8 @@ app = typer.Typer(
 )
 app.add_typer(routes_app, name="routes")
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(input_app, name="input")
+app.add_typer(schema_app, name="schema")
 app.command(name="report")(report_command)
 console = Console(width=None if sys.stdout.isatty() else 160)  # piped: no terminal width to fit
 err = Console(stderr=True)
@@ -81,6 +86,8 @@ KNOWN_FAILURES = (
     HelpdeskConfigError,
     EmailConfigError,
     OpsPortError,
+    MappingError,
+    RegistryError,
 )
 URGENCY_STYLE = {"urgent": "bold red", "high": "red", "normal": "yellow", "low": "green"}
 SENTIMENT_STYLE = {"negative": "red", "neutral": "white", "positive": "green"}

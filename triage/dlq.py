@@ -64,7 +64,8 @@ DEAD_LETTER_HEADERS = frozenset(
 )
 # Failures that a fix of the worker can cure; every other code is about the record's own content.
 RETRYABLE_CODES = frozenset({"processing_failed"})
-# Every code the worker writes: parse_message's (triage/message.py) and the worker's own.
+# Every code the worker writes: parse_message's (triage/message.py), the input decoder's (triage/input/:
+# mapping, presets, schema registry formats) and the worker's own.
 CONTENT_CODES = frozenset(
     {
         "empty_value",
@@ -74,6 +75,9 @@ CONTENT_CODES = frozenset(
         "invalid_unicode",
         "body_too_large",
         "invalid_schema",
+        "unmappable",
+        "schema_unknown",
+        "undecodable",
     }
 )
 KNOWN_CODES = CONTENT_CODES | RETRYABLE_CODES

@@ -114,6 +114,11 @@ def parse_message(value: bytes | None, max_body_bytes: int) -> SupportMessage:
         raise InvalidMessage(
             "invalid_json", f"{error.msg} at line {error.lineno} column {error.colno}"
         ) from None
+    return message_from_document(document, max_body_bytes)
+
+
+def message_from_document(document: Any, max_body_bytes: int) -> SupportMessage:
+    """A decoded value (JSON, or Avro/Protobuf/mapped) checked as the message contract."""
     if not isinstance(document, dict):
         raise InvalidMessage("not_an_object", f"expected a JSON object, got {type(document).__name__}")
     if problem := unpaired_surrogate(document):

@@ -24,8 +24,10 @@ from triage.classify.embedded import Encoder, message_text
 from triage.classify.meaning import Meaning
 from triage.classify.redact import redact
 from triage.dlq import already_sent
+from triage.input.decoder import Decoder
+from triage.input.presets import Skipped
 from triage.kafka import publish_dead_letter
-from triage.message import InvalidMessage, SupportMessage, Triage, alert_priority, parse_message
+from triage.message import InvalidMessage, SupportMessage, Triage, alert_priority
 from triage.ops import metrics
 from triage.routing import RESULTS_RECEIVER, RoutingTree, case_fields
 from triage.routing.tree import Match
@@ -40,7 +42,7 @@ class DeadLetterBusy(Exception):
     """Another worker claimed this record's dead letter and has not finished: try again later."""
 
 
-Outcome = Literal["processed", "duplicate", "dead_lettered"]
+Outcome = Literal["processed", "duplicate", "dead_lettered", "skipped"]
 EXCERPT_CHARS = 500
 
 
@@ -54,8 +56,10 @@ class Pipeline:
         producer: KafkaProducer,
         writer: BatchWriter,
         claimer: str,
+        decoder: Decoder | None = None,
     ) -> None:
         self.settings = settings
+        self.decoder = decoder or Decoder.from_settings(settings)
         self.claimer = claimer  # this worker, in dead-letter claims
         self._meaning: Meaning | None = None  # for `similar` grouping, made when first needed
         self._meaning_lock = threading.Lock()
@@ -67,10 +71,15 @@ class Pipeline:
 
     def handle(self, record: ConsumerRecord) -> Outcome:
         try:
-            message = parse_message(record.value, self.settings.worker.max_body_bytes)
+            decoded = self.decoder.decode(record.value, record.headers)
         except InvalidMessage as error:
             self.dead_letter(record, error.code, error.detail)
             return "dead_lettered"
+        if isinstance(decoded, Skipped):
+            metrics.RECORDS_SKIPPED.labels(decoded.reason).inc()
+            log.info("skipped %s-%s@%s: %s", record.topic, record.partition, record.offset, decoded.reason)
+            return "skipped"
+        message = decoded.message
         if self.store.is_processed(message.id):
             return self._duplicate(message)
         started = time.perf_counter()
@@ -91,7 +100,7 @@ class Pipeline:
         )
         kept = message if self.settings.store_original_text else redacted(message)
         stored = self.writer.save_triaged(
-            message_row(kept, record, raw=self.settings.store_original_text),
+            message_row(kept, record, decoded.raw if self.settings.store_original_text else None),
             triage_row(message, triage, receivers),
             deliveries,
         )
@@ -318,8 +327,9 @@ def redact_strings(value: Any) -> Any:
     return value
 
 
-def message_row(message: SupportMessage, record: ConsumerRecord, raw: bool = True) -> MessageRow:
-    """`raw=False` stores the (redacted) parsed message in place of the bytes received."""
+def message_row(message: SupportMessage, record: ConsumerRecord, raw: str | None) -> MessageRow:
+    """`raw`: the value received as text (decoded to JSON when it came as Avro or Protobuf); None stores
+    the (redacted) parsed message instead."""
     return MessageRow(
         id=message.id,
         conversation_id=message.conversation_key,
@@ -328,7 +338,7 @@ def message_row(message: SupportMessage, record: ConsumerRecord, raw: bool = Tru
         customer_tier=message.customer.tier,
         ticket_id=str(message.ticket.id) if message.ticket and message.ticket.id is not None else None,
         created_at=as_utc(message.created_at) if message.created_at else None,
-        raw=record.value.decode("utf-8") if raw else message.model_dump_json(),
+        raw=raw if raw is not None else message.model_dump_json(),
         parsed=message.model_dump(mode="json"),
         kafka_topic=record.topic,
         kafka_partition=record.partition,

@@ -79,6 +79,14 @@ class KafkaSettings(Section):
         default_factory=dict,
         description="extra kafka-python settings passed through (security_protocol, sasl_*, fetch sizes)",
     )
+    results_format: Literal["json", "avro", "protobuf"] = Field(
+        "json",
+        description=(
+            "the results topic's values: `json`, or `avro` / `protobuf` in the schema registry's wire "
+            "format, "
+            "the schema registered under `<results_topic>-value` (needs TRIAGE_SCHEMA_REGISTRY__URL)"
+        ),
+    )
 
     @field_validator("bootstrap_servers")
     @classmethod
@@ -230,6 +238,38 @@ class FeedbackSettings(Section):
     )
 
 
+class InputSettings(Section):
+    mapping: Path | None = Field(
+        None,
+        description=(
+            "a YAML file mapping each message field to a JMESPath expression over the incoming value "
+            "(docs/input.md); checked at start"
+        ),
+    )
+    preset: Literal["debezium", "cloudevents"] | None = Field(
+        None,
+        description="`debezium` (a row's change events) or `cloudevents` (structured or binary mode)",
+    )
+
+
+class SchemaRegistrySettings(Section):
+    url: str = Field(
+        "",
+        description=(
+            "a Confluent-compatible schema registry; values in its wire format (Avro, Protobuf, JSON Schema) "
+            "are decoded with the schema they name"
+        ),
+    )
+    username: str = Field("", description="basic auth user (Confluent Cloud: the API key)")
+    password: str = Field("", description="basic auth password (Confluent Cloud: the API secret)")
+    token: str = Field("", description="a bearer token, instead of a username and password")
+    ca_file: Path | None = Field(None, description="CA bundle for the registry's TLS certificate")
+    cert_file: Path | None = Field(None, description="client certificate, for mutual TLS")
+    key_file: Path | None = Field(None, description="the client certificate's key, for mutual TLS")
+    verify_tls: bool = Field(True, description="false: do not check the registry's certificate (tests only)")
+    timeout_s: float = Field(10.0, gt=0, description="one request to the registry")
+
+
 class HTTPSettings(Section):
     port: int = Field(
         8080, ge=0, le=65535, description="`/healthz`, `/readyz`, `/metrics`; 0 picks a free port"
@@ -299,6 +339,12 @@ class Settings(BaseSettings):
     smtp: SMTPSettings = Field(default_factory=SMTPSettings, description="e-mail receivers")
     feedback: FeedbackSettings = Field(
         default_factory=FeedbackSettings, description="the team's corrections from Slack and the helpdesk"
+    )
+    input: InputSettings = Field(
+        default_factory=InputSettings, description="the shape of the input topic's values"
+    )
+    schema_registry: SchemaRegistrySettings = Field(
+        default_factory=SchemaRegistrySettings, description="where Avro / Protobuf / JSON Schema schemas live"
     )
     http: HTTPSettings = Field(default_factory=HTTPSettings, description="the health and metrics server")
     worker: WorkerSettings = Field(default_factory=WorkerSettings, description="concurrency, limits, retries")

@@ -31,6 +31,8 @@ from triage import kafka
 from triage.classify import Classifier, check_backend, make_classifier
 from triage.dispatch import Done, KeyedExecutor
 from triage.feedback.loop import FeedbackLoop
+from triage.input.decoder import Decoder
+from triage.input.registry import RegistryUnavailable
 from triage.kafka import BrokerUnavailable, OffsetTracker
 from triage.ops import metrics
 from triage.ops.health import BrokerWatch, HealthWatch, OutboxWatch
@@ -45,8 +47,13 @@ from triage.store import BatchWriter, Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
-TRANSIENT = (StoreUnavailable, BrokerUnavailable, DeadLetterBusy)
-RETRY_CAUSES = {StoreUnavailable: "store", BrokerUnavailable: "broker", DeadLetterBusy: "dead_letter"}
+TRANSIENT = (StoreUnavailable, BrokerUnavailable, DeadLetterBusy, RegistryUnavailable)
+RETRY_CAUSES = {
+    StoreUnavailable: "store",
+    BrokerUnavailable: "broker",
+    DeadLetterBusy: "dead_letter",
+    RegistryUnavailable: "schema_registry",
+}
 MAX_ATTEMPTS = 3  # attempts at a record that fails for a reason other than a transient outage
 
 
@@ -54,7 +61,7 @@ MAX_ATTEMPTS = 3  # attempts at a record that fails for a reason other than a tr
 class Stats:
     consumed: int = 0
     outcomes: dict[str, int] = field(
-        default_factory=lambda: {"processed": 0, "duplicate": 0, "dead_lettered": 0}
+        default_factory=lambda: {"processed": 0, "duplicate": 0, "dead_lettered": 0, "skipped": 0}
     )
 
     @property
@@ -143,6 +150,7 @@ class Worker:
         The LLM and the broker come before the model, whose loading takes seconds: a wrong address is
         said within TRIAGE_KAFKA__BOOTSTRAP_TIMEOUT_MS of the start."""
         routes = load_routing(settings.routing_path(), Vocabulary.from_settings(settings))
+        Decoder.from_settings(settings)  # a bad mapping file is said before anything starts
         store = Store(settings.database_url)
         check_backend(settings)
         store.upgrade()

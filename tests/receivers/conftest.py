@@ -67,7 +67,7 @@ def store_case(
         message_id=message.id, conversation_id=message.conversation_key, receiver=receiver, payload=payload
     )
     store.save_triaged(
-        message_row(message, FakeRecord(message.model_dump_json().encode())),
+        message_row(message, FakeRecord(message.model_dump_json().encode()), message.model_dump_json()),
         triage_row(message, triage, [receiver]),
         [delivery],
     )

@@ -8,6 +8,11 @@ MESSAGES_DUPLICATE = Counter("triage_messages_duplicate", "Messages whose id was
 MESSAGES_DEAD_LETTERED = Counter(
     "triage_messages_dead_lettered", "Records sent to the dead-letter topic", ["reason"]
 )
+RECORDS_SKIPPED = Counter(
+    "triage_records_skipped",
+    "Records that are not messages (Debezium deletes and tombstones): no effect, no dead letter",
+    ["reason"],
+)
 PROCESSING_RETRIES = Counter(
     "triage_processing_retries", "Transient failures (store, broker) that made the worker retry", ["cause"]
 )

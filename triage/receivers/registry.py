@@ -14,6 +14,7 @@ from triage.receivers.console import ConsoleSender
 from triage.receivers.msteams import MSTeamsSender
 from triage.receivers.pagerduty import PagerDutySender
 from triage.receivers.results import ResultsSender
+from triage.receivers.results_format import ResultsEncoder
 from triage.receivers.webhook import WebhookSender
 from triage.routing import RESULTS_RECEIVER, Receiver, RoutingTree
 from triage.settings import Settings
@@ -26,7 +27,7 @@ class Receivers:
     def __init__(self, settings: Settings, producer: KafkaProducer, store: Store) -> None:
         self.settings = settings
         self.store = store
-        self.results = ResultsSender(producer, settings.kafka)
+        self.results = ResultsSender(producer, settings.kafka, encoder=ResultsEncoder(settings))
         self.slack = (
             slack.make_client(settings.slack.token, settings.slack.base_url) if settings.slack.token else None
         )
@@ -38,7 +39,9 @@ class Receivers:
 
     def check(self) -> None:
         """Fail fast on a bad Slack token, helpdesk credentials or SMTP server (SlackConfigError,
-        HelpdeskConfigError, EmailConfigError)."""
+        HelpdeskConfigError, EmailConfigError), or a results schema the registry refuses (RegistryError)."""
+        if self.results.encoder is not None:
+            self.results.encoder.prepare()
         if self.slack is not None:
             slack.check_token(self.slack)
         if self.helpdesk is not None:

@@ -18,6 +18,7 @@ from kafka.errors import KafkaError
 from triage.dlq import recent_headers
 from triage.kafka import BrokerUnavailable
 from triage.receivers.base import DeliveryFailed, Outcome
+from triage.receivers.results_format import ResultsEncoder
 from triage.settings import KafkaSettings
 from triage.store.tables import DeliveryRow
 
@@ -28,8 +29,15 @@ MESSAGE_ID = "triage.message_id"
 class ResultsSender:
     batch_size = 500
 
-    def __init__(self, producer: KafkaProducer, kafka: KafkaSettings, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        producer: KafkaProducer,
+        kafka: KafkaSettings,
+        timeout_s: float = 30.0,
+        encoder: ResultsEncoder | None = None,
+    ) -> None:
         self.producer = producer
+        self.encoder = encoder
         self.kafka = kafka
         self.topic = kafka.results_topic
         self.timeout_s = timeout_s
@@ -43,7 +51,7 @@ class ResultsSender:
             delivery.id: self.producer.send(
                 self.topic,
                 key=str(delivery.payload["conversation_id"]).encode("utf-8"),
-                value=json.dumps(delivery.payload, ensure_ascii=False).encode("utf-8"),
+                value=self._value(delivery.payload),
                 headers=[
                     (DELIVERY_ID, str(delivery.id).encode()),
                     (MESSAGE_ID, delivery.message_id.encode()),
@@ -68,6 +76,11 @@ class ResultsSender:
             except KafkaError as error:
                 outcomes.append(DeliveryFailed(f"results topic {self.topic}: {error}"))
         return outcomes
+
+    def _value(self, payload: dict) -> bytes:
+        if self.encoder is None:
+            return json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        return self.encoder.encode(payload)
 
     def _published(self, in_doubt: Sequence[DeliveryRow]) -> set[tuple[str, str]]:
         """Which of the deliveries tried before are on the topic already: (delivery id, message id)."""
