@@ -51,7 +51,7 @@ def route_case(
     pipeline = Pipeline(Settings(database_url="sqlite:///unused.db"), store, None, tree, None, None, "t")  # type: ignore[arg-type]
     receivers, deliveries = pipeline.route(parsed, triage)
     store.save_triaged(
-        message_row(parsed, FakeRecord(parsed.model_dump_json().encode())),
+        message_row(parsed, FakeRecord(parsed.model_dump_json().encode()), parsed.model_dump_json()),
         triage_row(parsed, triage, receivers),
         deliveries,
     )
