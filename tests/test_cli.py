@@ -122,9 +122,12 @@ def test_kill_9_mid_stream_then_restart_loses_nothing(kafka_settings: KafkaSetti
 def test_demo_runs_outside_a_checkout_and_ends_with_the_report_command(tmp_path: Path):
     env = {name: value for name, value in os.environ.items() if not name.startswith("TRIAGE_")}
     env["COLUMNS"] = "200"
+    # As after README command 1: the installed script run by its path, its directory not on PATH.
+    script = Path(sys.executable).parent / "triage"
+    env["PATH"] = os.pathsep.join(d for d in env.get("PATH", "").split(os.pathsep) if d != str(script.parent))
     # An empty directory: samples and routing come from the package, the store is ./triage-demo.db.
     done = subprocess.run(
-        [*TRIAGE, "demo"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300
+        [str(script), "demo"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "Triaged messages" in done.stdout
@@ -142,14 +145,27 @@ def test_demo_runs_outside_a_checkout_and_ends_with_the_report_command(tmp_path:
 
     *_, intro, command = done.stdout.splitlines()
     assert intro == "The CX health report of this run (writes report.html):"
-    assert command == "  TRIAGE_DATABASE_URL=sqlite:///triage-demo.db triage report"
-    variable, _, program = command.strip().partition(" ")
-    name, _, value = variable.partition("=")
-    report = subprocess.run(
-        [*TRIAGE, *program.split()[1:]], env=env | {name: value}, cwd=tmp_path, capture_output=True, text=True
-    )
+    assert command == f"  TRIAGE_DATABASE_URL=sqlite:///triage-demo.db {script} report"
+    # as printed, by a shell
+    report = subprocess.run(command, shell=True, env=env, cwd=tmp_path, capture_output=True, text=True)
     assert report.returncode == 0, report.stderr
     assert report.stdout.strip() == "wrote report.html: 30 messages in the last 7 days"
+
+
+def test_the_demo_names_triage_by_its_path_only_when_path_does_not_find_it(monkeypatch, tmp_path: Path):
+    from triage.cli import invoked_as
+
+    script = tmp_path / "bin" / "triage"
+    script.parent.mkdir()
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o755)
+    monkeypatch.setattr("sys.argv", [str(script), "demo"])
+    monkeypatch.setenv("PATH", str(script.parent))
+    assert invoked_as() == "triage"
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert invoked_as() == str(script)
+    monkeypatch.setattr("sys.argv", [str(REPO / "triage" / "__main__.py"), "demo"])
+    assert invoked_as() == f"{sys.executable} -m triage"
 
 
 def test_the_packaged_demo_samples_are_the_repository_ones():

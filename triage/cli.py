@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import signal
 import sys
 import threading
@@ -195,11 +196,23 @@ def demo(
         with _demo_broker(settings):
             stats, ids = _run_demo(settings, samples, timeout)
         _show_demo(settings, stats, ids)
-    report = "triage report"
+    report = f"{invoked_as()} report"
     if own_store:
         report = f"TRIAGE_DATABASE_URL={shlex.quote(settings.database_url)} {report}"
     console.print("The CX health report of this run (writes report.html):")
     console.print(f"  {report}", markup=False, highlight=False, soft_wrap=True)
+
+
+def invoked_as() -> str:
+    """How to run this same `triage` from this shell: `triage` when PATH finds this one, else its path
+    (right after `pip install` into a virtualenv that is not active, PATH finds none)."""
+    if Path(sys.argv[0]).name == "__main__.py":  # python -m triage
+        return f"{shlex.quote(sys.executable)} -m triage"
+    script = os.path.abspath(sys.argv[0])
+    found = shutil.which("triage")
+    if found and os.path.realpath(found) == os.path.realpath(script):
+        return "triage"
+    return shlex.quote(script)
 
 
 @app.command()
