@@ -77,7 +77,12 @@ def test_kill_9_mid_stream_then_restart_loses_nothing(kafka_settings: KafkaSetti
     source.write_text("\n".join(lines + bad) + "\n")
 
     produced = subprocess.run(
-        [*TRIAGE, "produce", str(source)], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+        [*TRIAGE, "produce", "--raw", str(source)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert produced.returncode == 0, produced.stderr
     assert "sent 1004 records" in produced.stdout

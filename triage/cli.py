@@ -38,6 +38,7 @@ from triage.kafka import BrokerUnavailable
 from triage.message import InvalidMessage, parse_message
 from triage.ops.http import OpsPortError, OpsServer
 from triage.ops.logging import setup_logging, stop_logging
+from triage.produce import ProduceError, end_offset, read_lines, with_new_ids
 from triage.receivers.helpdesk import HelpdeskConfigError
 from triage.receivers.slack import SlackConfigError
 from triage.report.command import report as report_command
@@ -80,6 +81,7 @@ KNOWN_FAILURES = (
     SlackConfigError,
     HelpdeskConfigError,
     OpsPortError,
+    ProduceError,
 )
 URGENCY_STYLE = {"urgent": "bold red", "high": "red", "normal": "yellow", "low": "green"}
 SENTIMENT_STYLE = {"negative": "red", "neutral": "white", "positive": "green"}
@@ -138,14 +140,39 @@ def run() -> None:
 def produce(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSON Lines, one message a line")],
     topic: Annotated[str | None, typer.Option(help="default: the input topic")] = None,
+    new_ids: Annotated[
+        bool,
+        typer.Option("--new-ids", help="append -r<N> to each id and conversation_id, to send a file again"),
+    ] = False,
+    run: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            metavar="N",
+            help="with --new-ids: N (default: the topic's end offset, so each run differs)",
+        ),
+    ] = None,
+    raw: Annotated[
+        bool, typer.Option("--raw", help="send lines as they are, JSON or not (to try the dead-letter path)")
+    ] = False,
 ) -> None:
-    """Send each line of FILE to the input topic, keyed by conversation_id (lines are sent as they are)."""
+    """Send each line of FILE to the input topic, keyed by conversation_id. Every line must be a JSON
+    object (checked before anything is sent) unless --raw."""
     with one_line_errors():
+        if raw and (new_ids or run is not None):
+            raise ProduceError("--raw sends lines as they are: it cannot give them --new-ids")
+        lines = read_lines(file, raw)
         settings = load_settings()
         setup_logging(brief=True)
         kafka.announce(settings.kafka)
-        sent = _produce_lines(settings, file.read_bytes().splitlines(), topic or settings.kafka.input_topic)
-    console.print(f"sent {sent} records to {topic or settings.kafka.input_topic}")
+        topic = topic or settings.kafka.input_topic
+        renamed = ""
+        if new_ids or run is not None:
+            run = end_offset(settings.kafka, topic) if run is None else run
+            lines = with_new_ids(lines, run)
+            renamed = f" with new ids (-r{run})"
+        sent = _produce_lines(settings, lines, topic)
+    console.print(f"sent {sent} records to {topic}{renamed}", highlight=False)
 
 
 def _produce_lines(settings: Settings, lines: list[bytes], topic: str) -> int:
