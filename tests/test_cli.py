@@ -2,6 +2,8 @@
 
 import json
 import os
+import pty
+import re
 import signal
 import subprocess
 import sys
@@ -196,8 +198,9 @@ def test_run_refuses_bad_configuration_with_one_line(kafka_settings, tmp_path, e
     done = subprocess.run([*TRIAGE, "run"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     lines = [line for line in done.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), done.stderr
-    assert expected in lines[0] and "Traceback" not in done.stderr
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    record = json.loads(lines[0])  # not a terminal: the log, this line too, is JSON
+    assert record["level"] == "error" and expected in record["msg"], record
 
 
 def test_bad_routing_file_names_the_line(kafka_settings, tmp_path):
@@ -229,6 +232,63 @@ def test_a_wrong_llm_key_fails_fast_with_one_line(kafka_settings, tmp_path):
     assert len(lines) == 1 and "rejected TRIAGE_LLM__API_KEY" in lines[0], done.stderr
 
 
+def plain(line: str) -> str:
+    """A JSON log line as the sentence a person reads: its message, `error: ...` for an error."""
+    if not line.startswith("{"):
+        return line
+    record = json.loads(line)
+    return record["msg"] if record["level"] == "info" else f"{record['level']}: {record['msg']}"
+
+
+@pytest.mark.parametrize(
+    ("terminal", "setting", "text"),
+    [(True, None, True), (False, None, False), (True, "json", False), (False, "text", True)],
+    ids=["terminal", "pipe", "terminal-json", "pipe-text"],
+)
+def test_the_worker_logs_text_at_a_terminal_and_json_elsewhere_its_start_up_error_too(
+    tmp_path: Path, terminal: bool, setting: str | None, text: bool
+):
+    nowhere = KafkaSettings(bootstrap_servers=f"127.0.0.1:{free_port()}")
+    extra = {"TRIAGE_KAFKA__BOOTSTRAP_TIMEOUT_MS": "1000"} | (
+        {"TRIAGE_LOG__FORMAT": setting} if setting else {}
+    )
+    env = triage_env(nowhere, f"sqlite:///{tmp_path / 's.db'}", **extra)
+    if terminal:
+        reader, writer = pty.openpty()
+    else:
+        reader, writer = os.pipe()
+    process = subprocess.Popen(
+        [*TRIAGE, "run"], env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=writer
+    )
+    os.close(writer)
+    said = b""
+    while chunk := _read(reader):
+        said += chunk
+    os.close(reader)
+    assert process.wait(timeout=60) == 2
+    plain_text = re.sub(r"\x1b\[[0-9;]*m", "", said.decode())  # a terminal's error: is red
+    lines = [line for line in plain_text.splitlines() if line.strip()]
+    assert len(lines) == 2, lines
+    connecting, error = lines
+    if text:
+        assert re.fullmatch(
+            r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d info +triage\.kafka: connecting to Kafka at .*", connecting
+        )
+        assert error.startswith(f"error: cannot reach Kafka at {nowhere.bootstrap_servers}"), error
+    else:
+        records = [json.loads(line) for line in lines]
+        assert [(r["level"], r["logger"]) for r in records] == [("info", "triage.kafka"), ("error", "triage")]
+        assert records[1]["msg"].startswith(f"cannot reach Kafka at {nowhere.bootstrap_servers}")
+
+
+def _read(fd: int) -> bytes:
+    """What a pipe or a terminal's reading end has; b"" at its end (a terminal says EIO there)."""
+    try:
+        return os.read(fd, 4096)
+    except OSError:
+        return b""
+
+
 def timed_lines(process: subprocess.Popen) -> list[tuple[float, str]]:
     """Each line of the process's standard error with the time.monotonic() it arrived, to the end."""
     return [(time.monotonic(), line.rstrip("\n")) for line in process.stderr]
@@ -251,7 +311,7 @@ def test_an_unreachable_broker_is_one_line_after_the_connect_timeout(tmp_path: P
     lines = timed_lines(process)
     process.wait(timeout=60)
     assert process.returncode == 2 and process.stdout.read() == ""
-    shown = [line for _, line in lines]
+    shown = [plain(line) for _, line in lines]
     assert len(shown) == len(expected), "\n".join(shown)  # none of the Kafka client's own lines
     for line, start in zip(shown, expected, strict=True):
         assert start in line, line

@@ -19,6 +19,7 @@ from typing import Annotated, Literal
 import typer
 from kafka.errors import KafkaError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree as RichTree
 
@@ -37,7 +38,7 @@ from triage.dlq_cli import dlq_app
 from triage.kafka import BrokerUnavailable
 from triage.message import InvalidMessage, parse_message
 from triage.ops.http import OpsPortError, OpsServer
-from triage.ops.logging import setup_logging, stop_logging
+from triage.ops.logging import error_line, setup_logging, stop_logging, wants_json
 from triage.produce import ProduceError, end_offset, read_lines, with_new_ids
 from triage.receivers.helpdesk import HelpdeskConfigError
 from triage.receivers.slack import SlackConfigError
@@ -94,13 +95,18 @@ DEMO_BAD_RECORDS = (b'{"id": "demo-bad-1", "body": ', b'{"id": "demo-bad-2", "ch
 
 
 @contextmanager
-def one_line_errors() -> Iterator[None]:
-    """Known failures print `error: <what and where>` and exit 2, not a stack trace."""
+def one_line_errors(logged: bool = False) -> Iterator[None]:
+    """Known failures print `error: <what and where>` and exit 2, not a stack trace; `logged` (the
+    worker): in the log's format, so that a JSON log stays JSON."""
     try:
         yield
     except KNOWN_FAILURES as error:
         stop_logging()  # what was logged before the failure comes first
-        err.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        line = error_line(str(error)) if logged else ""
+        if line.startswith("{"):
+            print(line, file=sys.stderr, flush=True)
+        else:
+            err.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
 
 
@@ -109,14 +115,14 @@ Backend = Literal["rules", "embedded", "llm"]
 
 def _settings() -> Settings:
     settings = load_settings()
-    setup_logging(settings.log.level, settings.log.format == "json")
+    setup_logging(settings.log.level, wants_json(settings.log.format))
     return settings
 
 
 @app.command()
 def run() -> None:
     """Run the worker until SIGTERM or Ctrl-C (a second signal exits at once)."""
-    with one_line_errors():
+    with one_line_errors(logged=True):
         settings = _settings()
         worker = Worker.from_settings(settings)
 
@@ -128,7 +134,7 @@ def run() -> None:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGHUP, lambda _signum, _frame: worker.routing.request())
-    with one_line_errors():
+    with one_line_errors(logged=True):
         ops = OpsServer(settings.http.port, worker.alive, worker.readiness()).start()
         try:
             worker.run()
@@ -354,7 +360,7 @@ def _show_demo(settings: Settings, stats: Stats, ids: list[str]) -> None:
 def _classifier_settings(backend: Backend | None) -> Settings:
     settings = load_settings()
     # errors only: a fallback is reported once by the command itself, not once per message
-    setup_logging("ERROR", json_format=settings.log.format == "json")
+    setup_logging("ERROR", json_format=wants_json(settings.log.format))
     if backend:
         settings.classifier.backend = backend
     return settings
