@@ -212,7 +212,14 @@ def test_bad_routing_file_names_the_line(kafka_settings, tmp_path):
     assert f"{routing}:5: route.receiver: receiver 'b' is not defined" in done.stderr
 
 
-def test_a_wrong_llm_key_fails_fast_with_one_line(kafka_settings, tmp_path):
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("a-wrong-key", "rejected TRIAGE_LLM__API_KEY (401)"),
+        ("", "wants a key (401): TRIAGE_LLM__API_KEY is empty"),
+    ],
+)
+def test_a_wrong_or_missing_llm_key_fails_fast_with_one_line(kafka_settings, tmp_path, key, expected):
     from tests.fakes.openai_server import FakeOpenAI
 
     with FakeOpenAI() as llm:
@@ -222,14 +229,14 @@ def test_a_wrong_llm_key_fails_fast_with_one_line(kafka_settings, tmp_path):
             f"sqlite:///{tmp_path / 's.db'}",
             TRIAGE_CLASSIFIER__BACKEND="llm",
             TRIAGE_LLM__BASE_URL=llm.base_url,
-            TRIAGE_LLM__API_KEY="a-wrong-key",
+            TRIAGE_LLM__API_KEY=key,
         )
         done = subprocess.run(
             [*TRIAGE, "run"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
         )
     assert done.returncode == 2
     lines = [line for line in done.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and "rejected TRIAGE_LLM__API_KEY" in lines[0], done.stderr
+    assert len(lines) == 1 and expected in lines[0], done.stderr
 
 
 def plain(line: str) -> str:

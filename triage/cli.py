@@ -392,9 +392,10 @@ def classify(
         result = classifier.classify(message)
     print(result.model_dump_json(indent=2))
     if result.degraded:  # the worker falls back on purpose; a person checking the LLM must see it fail
+        empty = "" if settings.llm.api_key else "; TRIAGE_LLM__API_KEY is empty"
         err.print(
             f"[bold red]error:[/] the {settings.classifier.backend} backend did not answer "
-            f"({settings.llm.base_url}); this answer is from {result.model}",
+            f"({settings.llm.base_url}{empty}); this answer is from {result.model}",
             highlight=False,
             soft_wrap=True,
         )
