@@ -534,14 +534,16 @@ def _show_report(report: dict) -> None:
         )
         console.print(f"most confused: {pairs}")
     if report["errors"]:
-        mistakes = Table("line", "text", "label", "predicted", "confidence", title="most confident mistakes")
+        ranked_by = report["errors_ranked_by"]
+        confident = not ranked_by.startswith("line")
+        title = f"most confident mistakes, by {ranked_by}" if confident else f"mistakes, by {ranked_by}"
+        mistakes = Table("line", "text", "label", "predicted", title=title)
+        if confident:
+            mistakes.add_column(ranked_by)
         for error in report["errors"]:
+            confidence = [f"{error['confidence']:.2f}"] if confident else []
             mistakes.add_row(
-                str(error["line"]),
-                error["text"],
-                error["label"],
-                error["predicted"],
-                f"{error['confidence']:.2f}",
+                str(error["line"]), error["text"], error["label"], error["predicted"], *confidence
             )
         console.print(mistakes)
     console.print(
