@@ -149,6 +149,10 @@ def test_demo_runs_outside_a_checkout_and_ends_with_the_report_command(tmp_path:
     assert [line.split(":")[0] for line in said[1:]] == ["warning"] * 5, said  # nothing from the client
     assert sum("will skip every delivery" in line for line in said) == 3  # helpdesk, oncall, cx-leads
     assert sum("dead-lettered" in line for line in said) == 2
+    # a position in the one notation, topic:partition:offset
+    assert all(
+        re.search(r"dead-lettered support\.messages:\d+:\d+: ", line) for line in said if "dead-" in line
+    )
 
     *_, intro, command = done.stdout.splitlines()
     assert intro == "The CX health report of this run (writes report.html):"

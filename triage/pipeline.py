@@ -24,7 +24,7 @@ from triage.classify.embedded import Encoder, message_text
 from triage.classify.meaning import Meaning
 from triage.classify.redact import redact
 from triage.dlq import already_sent
-from triage.kafka import publish_dead_letter
+from triage.kafka import position, publish_dead_letter
 from triage.message import InvalidMessage, SupportMessage, Triage, alert_priority, parse_message
 from triage.ops import metrics
 from triage.routing import RESULTS_RECEIVER, RoutingTree, case_fields
@@ -164,10 +164,10 @@ class Pipeline:
     def dead_letter(self, record: ConsumerRecord, code: str, detail: str) -> None:
         """Send the record to the dead-letter topic, once: the store's ledger remembers it by position,
         so a record read again (after a crash, or by a second worker) gets no second dead letter."""
-        position = RecordPosition(record.topic, record.partition, record.offset)
+        ledger_key = RecordPosition(record.topic, record.partition, record.offset)
         lease = timedelta(seconds=self.settings.worker.delivery_lease_s)
-        claim = self.store.claim_dead_letter(position, code, detail, self.claimer, lease)
-        where = f"{record.topic}-{record.partition}@{record.offset}"
+        claim = self.store.claim_dead_letter(ledger_key, code, detail, self.claimer, lease)
+        where = position(record.topic, record.partition, record.offset)
         if claim == "sent":
             log.info("%s was dead-lettered before (%s): not sent again", where, code)
             return
@@ -178,10 +178,10 @@ class Pipeline:
         ):
             # an earlier try was acknowledged by the broker but not marked before it stopped
             log.info("%s: an earlier dead letter did not finish; found on the dead-letter topic", where)
-            self.store.dead_letter_sent(position)
+            self.store.dead_letter_sent(ledger_key)
             return
         publish_dead_letter(self.producer, self.settings.kafka.dlq_topic, record, code, detail)
-        self.store.dead_letter_sent(position)
+        self.store.dead_letter_sent(ledger_key)
         metrics.MESSAGES_DEAD_LETTERED.labels(code).inc()
         log.warning("dead-lettered %s: %s: %s", where, code, detail)
 
