@@ -442,3 +442,57 @@ def test_commands_that_read_the_store_do_not_create_an_empty_one(tmp_path, comma
         "(TRIAGE_DATABASE_URL=sqlite:///triage.db); `triage demo` keeps its store in triage-demo.db"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+COMMANDS = [
+    [],
+    *[[name] for name in ("demo", "broker", "run", "produce", "classify", "report", "eval", "train")],
+    ["routes"],
+    *[["routes", name] for name in ("check", "test", "diff")],
+    ["dlq"],
+    *[["dlq", name] for name in ("list", "replay")],
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda command: " ".join(command) or "triage")
+def test_help_reads_like_git_flags_take_no_value_and_arguments_are_named_one_way(command: list[str]):
+    from typer.testing import CliRunner
+
+    from triage.cli import app
+
+    done = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "200"}, prog_name="triage")
+    assert done.exit_code == 0, done.output
+    assert "<bool>" not in done.output
+    [usage] = [line.strip() for line in done.output.splitlines() if "Usage:" in line]
+    assert usage.startswith(f"Usage: {' '.join(['triage', *command])} [OPTIONS]")
+    for piece in usage.split()[2 + len(command) :]:
+        assert re.fullmatch(r"\[OPTIONS\]|COMMAND|\[ARGS\]\.\.\.|\[?[A-Z][A-Z.a-z]*\]?", piece), usage
+
+
+def test_help_lists_the_commands_in_the_order_of_a_first_hour():
+    from typer.testing import CliRunner
+
+    from triage.cli import app
+
+    done = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "200"}, prog_name="triage")
+    listed = [m[1] for line in done.output.splitlines() if (m := re.match(r"│ (\w+) {2,}\S", line))]
+    assert listed == [
+        "demo",
+        "broker",
+        "run",
+        "produce",
+        "classify",
+        "routes",
+        "report",
+        "eval",
+        "train",
+        "dlq",
+    ]
+
+
+def test_eval_without_task_says_the_option_is_missing(tmp_path: Path):
+    labelled = tmp_path / "l.csv"
+    labelled.write_text("text,label\nhello,positive\n")
+    done = subprocess.run([*TRIAGE, "eval", str(labelled)], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.strip() == "error: missing option --task: sentiment, urgency or category"

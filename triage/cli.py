@@ -34,6 +34,7 @@ from triage.broker import (
 from triage.classify.base import BackendUnavailable, LLMUnavailable, make_classifier
 from triage.classify.categories import CategoriesError
 from triage.classify.evaluate import EvalDataError, LabelledFile, Task, evaluate, read_examples
+from triage.cli_help import Group
 from triage.dlq_cli import dlq_app
 from triage.kafka import BrokerUnavailable
 from triage.message import InvalidMessage, parse_message
@@ -53,7 +54,9 @@ from triage.worker import Stats, Worker
 
 routes_app = typer.Typer(help="Check and test a routing file before it goes live.", no_args_is_help=True)
 app = typer.Typer(
-    help="Triage customer-support messages from Kafka and route what matters.", no_args_is_help=True
+    cls=Group,
+    help="Triage customer-support messages from Kafka and route what matters.",
+    no_args_is_help=True,
 )
 app.add_typer(routes_app, name="routes")
 app.add_typer(dlq_app, name="dlq")
@@ -162,8 +165,9 @@ def produce(
         bool, typer.Option("--raw", help="send lines as they are, JSON or not (to try the dead-letter path)")
     ] = False,
 ) -> None:
-    """Send each line of FILE to the input topic, keyed by conversation_id. Every line must be a JSON
-    object (checked before anything is sent) unless --raw."""
+    """Send each line of FILE to the input topic, keyed by conversation_id.
+
+    Every line must be a JSON object (checked before anything is sent) unless --raw."""
     with one_line_errors():
         if raw and (new_ids or run is not None):
             raise ProduceError("--raw sends lines as they are: it cannot give them --new-ids")
@@ -252,8 +256,10 @@ def invoked_as() -> str:
 def broker(
     port: Annotated[int, typer.Option(help="port on 127.0.0.1 to listen on")] = 9092,
 ) -> None:
-    """Run the embedded Kafka-compatible broker in the foreground, with the topics made, to try
-    `triage run` and `triage produce` locally without Kafka or Docker. In memory: Ctrl-C loses it all."""
+    """Run the embedded Kafka-compatible broker in the foreground, with the topics made.
+
+    To try `triage run` and `triage produce` locally without Kafka or Docker. In memory: Ctrl-C loses
+    it all."""
     with one_line_errors():
         settings = load_settings()
         if not port_is_free(port):
@@ -404,7 +410,7 @@ def classify(
 
 @app.command(name="eval")
 def eval_(
-    csv_file: Annotated[Path | None, typer.Argument(metavar="[CSV]", help=LABELLED_CSV)] = None,
+    csv_file: Annotated[Path | None, typer.Argument(metavar="CSV", help=LABELLED_CSV)] = None,
     task: Annotated[
         Task | None,
         typer.Option(help="sentiment, urgency (high and urgent count as urgent) or category"),
@@ -420,9 +426,10 @@ def eval_(
     ] = False,
     since: Annotated[str, typer.Option(help="with --from-store: labels given since, e.g. 90d")] = "90d",
 ) -> None:
-    """Score a classifier on a labelled CSV: accuracy, macro-F1, per class, confusions, calibration,
-    speed; or, --from-store, how the model and the team agree, and a head trained on the team's earlier
-    labels."""
+    """Score a classifier on a labelled CSV, or on the team's labels in the store.
+
+    On a CSV: accuracy, macro-F1, per class, confusions, calibration, speed; --from-store: how the model
+    and the team agree, and a head trained on the team's earlier labels."""
     with one_line_errors():
         if from_store:
             from triage.feedback.store_commands import eval_from_store
@@ -445,7 +452,7 @@ def eval_(
 @app.command(name="train")
 def train_(
     task: Annotated[Task, typer.Option(help="sentiment, urgency or category (any label set)")],
-    csv_file: Annotated[Path | None, typer.Argument(metavar="[CSV]", help=LABELLED_CSV)] = None,
+    csv_file: Annotated[Path | None, typer.Argument(metavar="CSV", help=LABELLED_CSV)] = None,
     out: Annotated[
         Path, typer.Option(help="directory for the head; point TRIAGE_CLASSIFIER__MODEL_DIR at it")
     ] = Path("models"),
@@ -458,8 +465,10 @@ def train_(
     ] = False,
     since: Annotated[str, typer.Option(help="with --from-store: labels given since, e.g. 90d")] = "90d",
 ) -> None:
-    """Fit the embedded backend's head for TASK on your own labelled messages (a CSV, or --from-store
-    the corrections and confirmations your team gave in Slack and the helpdesk)."""
+    """Fit the embedded backend's head for a task on your own labelled messages.
+
+    From a CSV, or --from-store from the corrections and confirmations your team gave in Slack and the
+    helpdesk."""
     from triage.classify.embedded import Encoder
     from triage.classify.train import train
 
@@ -497,7 +506,7 @@ def _csv_task(csv_file: Path | None, task: Task | None) -> Task:
     if csv_file is None:
         raise EvalDataError("name a labelled CSV, or use --from-store")
     if task is None:
-        raise EvalDataError("--task: sentiment, urgency or category")
+        raise EvalDataError("missing option --task: sentiment, urgency or category")
     return task
 
 
