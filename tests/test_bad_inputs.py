@@ -68,7 +68,12 @@ def test_interleaved_bad_records_are_dead_lettered_exactly_once_across_kill_9(
     source = tmp_path / "messages.jsonl"
     source.write_bytes(b"\n".join(records) + b"\n")
     produced = subprocess.run(
-        [*TRIAGE, "produce", str(source)], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+        [*TRIAGE, "produce", "--raw", str(source)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert produced.returncode == 0, produced.stderr
     assert f"sent {VALID + 40} records" in produced.stdout

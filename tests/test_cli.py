@@ -2,6 +2,8 @@
 
 import json
 import os
+import pty
+import re
 import signal
 import subprocess
 import sys
@@ -77,7 +79,12 @@ def test_kill_9_mid_stream_then_restart_loses_nothing(kafka_settings: KafkaSetti
     source.write_text("\n".join(lines + bad) + "\n")
 
     produced = subprocess.run(
-        [*TRIAGE, "produce", str(source)], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+        [*TRIAGE, "produce", "--raw", str(source)],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert produced.returncode == 0, produced.stderr
     assert "sent 1004 records" in produced.stdout
@@ -122,9 +129,12 @@ def test_kill_9_mid_stream_then_restart_loses_nothing(kafka_settings: KafkaSetti
 def test_demo_runs_outside_a_checkout_and_ends_with_the_report_command(tmp_path: Path):
     env = {name: value for name, value in os.environ.items() if not name.startswith("TRIAGE_")}
     env["COLUMNS"] = "200"
+    # As after README command 1: the installed script run by its path, its directory not on PATH.
+    script = Path(sys.executable).parent / "triage"
+    env["PATH"] = os.pathsep.join(d for d in env.get("PATH", "").split(os.pathsep) if d != str(script.parent))
     # An empty directory: samples and routing come from the package, the store is ./triage-demo.db.
     done = subprocess.run(
-        [*TRIAGE, "demo"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300
+        [str(script), "demo"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "Triaged messages" in done.stdout
@@ -139,17 +149,34 @@ def test_demo_runs_outside_a_checkout_and_ends_with_the_report_command(tmp_path:
     assert [line.split(":")[0] for line in said[1:]] == ["warning"] * 5, said  # nothing from the client
     assert sum("will skip every delivery" in line for line in said) == 3  # helpdesk, oncall, cx-leads
     assert sum("dead-lettered" in line for line in said) == 2
+    # a position in the one notation, topic:partition:offset
+    assert all(
+        re.search(r"dead-lettered support\.messages:\d+:\d+: ", line) for line in said if "dead-" in line
+    )
 
     *_, intro, command = done.stdout.splitlines()
     assert intro == "The CX health report of this run (writes report.html):"
-    assert command == "  TRIAGE_DATABASE_URL=sqlite:///triage-demo.db triage report"
-    variable, _, program = command.strip().partition(" ")
-    name, _, value = variable.partition("=")
-    report = subprocess.run(
-        [*TRIAGE, *program.split()[1:]], env=env | {name: value}, cwd=tmp_path, capture_output=True, text=True
-    )
+    assert command == f"  TRIAGE_DATABASE_URL=sqlite:///triage-demo.db {script} report"
+    # as printed, by a shell
+    report = subprocess.run(command, shell=True, env=env, cwd=tmp_path, capture_output=True, text=True)
     assert report.returncode == 0, report.stderr
     assert report.stdout.strip() == "wrote report.html: 30 messages in the last 7 days"
+
+
+def test_the_demo_names_triage_by_its_path_only_when_path_does_not_find_it(monkeypatch, tmp_path: Path):
+    from triage.cli import invoked_as
+
+    script = tmp_path / "bin" / "triage"
+    script.parent.mkdir()
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o755)
+    monkeypatch.setattr("sys.argv", [str(script), "demo"])
+    monkeypatch.setenv("PATH", str(script.parent))
+    assert invoked_as() == "triage"
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert invoked_as() == str(script)
+    monkeypatch.setattr("sys.argv", [str(REPO / "triage" / "__main__.py"), "demo"])
+    assert invoked_as() == f"{sys.executable} -m triage"
 
 
 def test_the_packaged_demo_samples_are_the_repository_ones():
@@ -175,8 +202,9 @@ def test_run_refuses_bad_configuration_with_one_line(kafka_settings, tmp_path, e
     done = subprocess.run([*TRIAGE, "run"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     lines = [line for line in done.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), done.stderr
-    assert expected in lines[0] and "Traceback" not in done.stderr
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    record = json.loads(lines[0])  # not a terminal: the log, this line too, is JSON
+    assert record["level"] == "error" and expected in record["msg"], record
 
 
 def test_bad_routing_file_names_the_line(kafka_settings, tmp_path):
@@ -188,7 +216,14 @@ def test_bad_routing_file_names_the_line(kafka_settings, tmp_path):
     assert f"{routing}:5: route.receiver: receiver 'b' is not defined" in done.stderr
 
 
-def test_a_wrong_llm_key_fails_fast_with_one_line(kafka_settings, tmp_path):
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("a-wrong-key", "rejected TRIAGE_LLM__API_KEY (401)"),
+        ("", "wants a key (401): TRIAGE_LLM__API_KEY is empty"),
+    ],
+)
+def test_a_wrong_or_missing_llm_key_fails_fast_with_one_line(kafka_settings, tmp_path, key, expected):
     from tests.fakes.openai_server import FakeOpenAI
 
     with FakeOpenAI() as llm:
@@ -198,14 +233,71 @@ def test_a_wrong_llm_key_fails_fast_with_one_line(kafka_settings, tmp_path):
             f"sqlite:///{tmp_path / 's.db'}",
             TRIAGE_CLASSIFIER__BACKEND="llm",
             TRIAGE_LLM__BASE_URL=llm.base_url,
-            TRIAGE_LLM__API_KEY="a-wrong-key",
+            TRIAGE_LLM__API_KEY=key,
         )
         done = subprocess.run(
             [*TRIAGE, "run"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
         )
     assert done.returncode == 2
     lines = [line for line in done.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and "rejected TRIAGE_LLM__API_KEY" in lines[0], done.stderr
+    assert len(lines) == 1 and expected in lines[0], done.stderr
+
+
+def plain(line: str) -> str:
+    """A JSON log line as the sentence a person reads: its message, `error: ...` for an error."""
+    if not line.startswith("{"):
+        return line
+    record = json.loads(line)
+    return record["msg"] if record["level"] == "info" else f"{record['level']}: {record['msg']}"
+
+
+@pytest.mark.parametrize(
+    ("terminal", "setting", "text"),
+    [(True, None, True), (False, None, False), (True, "json", False), (False, "text", True)],
+    ids=["terminal", "pipe", "terminal-json", "pipe-text"],
+)
+def test_the_worker_logs_text_at_a_terminal_and_json_elsewhere_its_start_up_error_too(
+    tmp_path: Path, terminal: bool, setting: str | None, text: bool
+):
+    nowhere = KafkaSettings(bootstrap_servers=f"127.0.0.1:{free_port()}")
+    extra = {"TRIAGE_KAFKA__BOOTSTRAP_TIMEOUT_MS": "1000"} | (
+        {"TRIAGE_LOG__FORMAT": setting} if setting else {}
+    )
+    env = triage_env(nowhere, f"sqlite:///{tmp_path / 's.db'}", **extra)
+    if terminal:
+        reader, writer = pty.openpty()
+    else:
+        reader, writer = os.pipe()
+    process = subprocess.Popen(
+        [*TRIAGE, "run"], env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=writer
+    )
+    os.close(writer)
+    said = b""
+    while chunk := _read(reader):
+        said += chunk
+    os.close(reader)
+    assert process.wait(timeout=60) == 2
+    plain_text = re.sub(r"\x1b\[[0-9;]*m", "", said.decode())  # a terminal's error: is red
+    lines = [line for line in plain_text.splitlines() if line.strip()]
+    assert len(lines) == 2, lines
+    connecting, error = lines
+    if text:
+        assert re.fullmatch(
+            r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d info +triage\.kafka: connecting to Kafka at .*", connecting
+        )
+        assert error.startswith(f"error: cannot reach Kafka at {nowhere.bootstrap_servers}"), error
+    else:
+        records = [json.loads(line) for line in lines]
+        assert [(r["level"], r["logger"]) for r in records] == [("info", "triage.kafka"), ("error", "triage")]
+        assert records[1]["msg"].startswith(f"cannot reach Kafka at {nowhere.bootstrap_servers}")
+
+
+def _read(fd: int) -> bytes:
+    """What a pipe or a terminal's reading end has; b"" at its end (a terminal says EIO there)."""
+    try:
+        return os.read(fd, 4096)
+    except OSError:
+        return b""
 
 
 def timed_lines(process: subprocess.Popen) -> list[tuple[float, str]]:
@@ -230,7 +322,7 @@ def test_an_unreachable_broker_is_one_line_after_the_connect_timeout(tmp_path: P
     lines = timed_lines(process)
     process.wait(timeout=60)
     assert process.returncode == 2 and process.stdout.read() == ""
-    shown = [line for _, line in lines]
+    shown = [plain(line) for _, line in lines]
     assert len(shown) == len(expected), "\n".join(shown)  # none of the Kafka client's own lines
     for line, start in zip(shown, expected, strict=True):
         assert start in line, line
@@ -350,3 +442,57 @@ def test_commands_that_read_the_store_do_not_create_an_empty_one(tmp_path, comma
         "(TRIAGE_DATABASE_URL=sqlite:///triage.db); `triage demo` keeps its store in triage-demo.db"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+COMMANDS = [
+    [],
+    *[[name] for name in ("demo", "broker", "run", "produce", "classify", "report", "eval", "train")],
+    ["routes"],
+    *[["routes", name] for name in ("check", "test", "diff")],
+    ["dlq"],
+    *[["dlq", name] for name in ("list", "replay")],
+]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda command: " ".join(command) or "triage")
+def test_help_reads_like_git_flags_take_no_value_and_arguments_are_named_one_way(command: list[str]):
+    from typer.testing import CliRunner
+
+    from triage.cli import app
+
+    done = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "200"}, prog_name="triage")
+    assert done.exit_code == 0, done.output
+    assert "<bool>" not in done.output
+    [usage] = [line.strip() for line in done.output.splitlines() if "Usage:" in line]
+    assert usage.startswith(f"Usage: {' '.join(['triage', *command])} [OPTIONS]")
+    for piece in usage.split()[2 + len(command) :]:
+        assert re.fullmatch(r"\[OPTIONS\]|COMMAND|\[ARGS\]\.\.\.|\[?[A-Z][A-Z.a-z]*\]?", piece), usage
+
+
+def test_help_lists_the_commands_in_the_order_of_a_first_hour():
+    from typer.testing import CliRunner
+
+    from triage.cli import app
+
+    done = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "200"}, prog_name="triage")
+    listed = [m[1] for line in done.output.splitlines() if (m := re.match(r"│ (\w+) {2,}\S", line))]
+    assert listed == [
+        "demo",
+        "broker",
+        "run",
+        "produce",
+        "classify",
+        "routes",
+        "report",
+        "eval",
+        "train",
+        "dlq",
+    ]
+
+
+def test_eval_without_task_says_the_option_is_missing(tmp_path: Path):
+    labelled = tmp_path / "l.csv"
+    labelled.write_text("text,label\nhello,positive\n")
+    done = subprocess.run([*TRIAGE, "eval", str(labelled)], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.strip() == "error: missing option --task: sentiment, urgency or category"

@@ -242,23 +242,30 @@ def test_a_record_that_failed_in_processing_is_triaged_after_replay_once(setting
     assert len(everything(kafka.bootstrap_servers, kafka.input_topic)) == 1
 
 
-def test_list_fits_an_80_column_terminal_one_line_per_record(kafka: KafkaSettings, run_dlq: Run):
+@pytest.mark.parametrize("columns", [80, 250])
+def test_list_at_any_width_shows_every_position_and_the_whole_reason(
+    kafka: KafkaSettings, run_dlq: Run, columns: int
+):
     long_reason = "body: Field required; customer.tier: Input should be a valid string " * 3
-    dead_letter(kafka, b'{"id": "x"}', "invalid_schema", long_reason, key=b"conversation-" + b"k" * 40)
-    dead_letter(kafka, b"{", "invalid_json", "Expecting value at line 1 column 2", offset=9)
+    key = "conversation-" + "k" * 40
+    first = dead_letter(kafka, b'{"id": "x"}', "invalid_schema", long_reason, key=key.encode(), offset=4)
+    second = dead_letter(kafka, b"{", "invalid_json", "Expecting value at line 1 column 2", offset=9)
 
-    table = run_dlq(kafka, "list", columns=80)
+    table = run_dlq(kafka, "list", columns=columns)
 
     assert table.returncode == 0, table.stderr
     lines = table.stdout.splitlines()
-    assert max(len(line.rstrip()) for line in lines) <= 80, table.stdout
-    records = [line for line in lines if line.lstrip().startswith(("0@", "1@", "2@"))]
-    assert len(records) == 2  # one line each, nothing wrapped
-    assert "invalid_schema" in records[0] and "body: Field required" in records[0]
-    assert records[0].rstrip().endswith("…") or "…" in records[0]  # the reason is cut, not wrapped
-    assert "invalid_json" in records[1]
-    [whole] = [row for row in json_lines(run_dlq(kafka, "list", "--json")) if row["code"] == "invalid_schema"]
-    assert whole["reason"] == long_reason  # the details are in --json
+    assert max(len(line.rstrip()) for line in lines) <= columns, table.stdout
+    for position in (first, second, f"{kafka.input_topic}:1:4", f"{kafka.input_topic}:1:9"):
+        assert position in table.stdout  # never left out, never cut
+    assert "…" not in table.stdout
+    words = " ".join(table.stdout.split())
+    if columns == 80:  # a block per record: the reason and the key wrap under it
+        assert " ".join(long_reason.split()) in words and key in words
+    else:  # a row per record: they wrap in their columns
+        assert sum(position in line for line in lines for position in (first, second)) == 2
+        [row] = [line for line in lines if first in line]
+        assert "invalid_schema" in row and "body: Field required" in row and "conversation-k" in row
 
 
 @pytest.mark.parametrize("command", [["list"], ["replay", "--dry-run"]])

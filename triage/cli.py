@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 import signal
 import sys
 import threading
@@ -18,6 +19,7 @@ from typing import Annotated, Literal
 import typer
 from kafka.errors import KafkaError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree as RichTree
 
@@ -32,6 +34,7 @@ from triage.broker import (
 from triage.classify.base import BackendUnavailable, LLMUnavailable, make_classifier
 from triage.classify.categories import CategoriesError
 from triage.classify.evaluate import EvalDataError, LabelledFile, Task, evaluate, read_examples
+from triage.cli_help import Group
 from triage.dlq_cli import dlq_app
 from triage.input.cli import input_app, schema_app
 from triage.input.mapping import MappingError
@@ -39,7 +42,8 @@ from triage.input.registry import RegistryError
 from triage.kafka import BrokerUnavailable
 from triage.message import InvalidMessage, parse_message
 from triage.ops.http import OpsPortError, OpsServer
-from triage.ops.logging import setup_logging, stop_logging
+from triage.ops.logging import error_line, setup_logging, stop_logging, wants_json
+from triage.produce import ProduceError, end_offset, read_lines, with_new_ids
 from triage.receivers.email import EmailConfigError
 from triage.receivers.helpdesk import HelpdeskConfigError
 from triage.receivers.slack import SlackConfigError
@@ -54,7 +58,9 @@ from triage.worker import Stats, Worker
 
 routes_app = typer.Typer(help="Check and test a routing file before it goes live.", no_args_is_help=True)
 app = typer.Typer(
-    help="Triage customer-support messages from Kafka and route what matters.", no_args_is_help=True
+    cls=Group,
+    help="Triage customer-support messages from Kafka and route what matters.",
+    no_args_is_help=True,
 )
 app.add_typer(routes_app, name="routes")
 app.add_typer(dlq_app, name="dlq")
@@ -88,6 +94,7 @@ KNOWN_FAILURES = (
     OpsPortError,
     MappingError,
     RegistryError,
+    ProduceError,
 )
 URGENCY_STYLE = {"urgent": "bold red", "high": "red", "normal": "yellow", "low": "green"}
 SENTIMENT_STYLE = {"negative": "red", "neutral": "white", "positive": "green"}
@@ -100,13 +107,18 @@ DEMO_BAD_RECORDS = (b'{"id": "demo-bad-1", "body": ', b'{"id": "demo-bad-2", "ch
 
 
 @contextmanager
-def one_line_errors() -> Iterator[None]:
-    """Known failures print `error: <what and where>` and exit 2, not a stack trace."""
+def one_line_errors(logged: bool = False) -> Iterator[None]:
+    """Known failures print `error: <what and where>` and exit 2, not a stack trace; `logged` (the
+    worker): in the log's format, so that a JSON log stays JSON."""
     try:
         yield
     except KNOWN_FAILURES as error:
         stop_logging()  # what was logged before the failure comes first
-        err.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        line = error_line(str(error)) if logged else ""
+        if line.startswith("{"):
+            print(line, file=sys.stderr, flush=True)
+        else:
+            err.print(f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
 
 
@@ -115,14 +127,14 @@ Backend = Literal["rules", "embedded", "llm"]
 
 def _settings() -> Settings:
     settings = load_settings()
-    setup_logging(settings.log.level, settings.log.format == "json")
+    setup_logging(settings.log.level, wants_json(settings.log.format))
     return settings
 
 
 @app.command()
 def run() -> None:
     """Run the worker until SIGTERM or Ctrl-C (a second signal exits at once)."""
-    with one_line_errors():
+    with one_line_errors(logged=True):
         settings = _settings()
         worker = Worker.from_settings(settings)
 
@@ -134,7 +146,7 @@ def run() -> None:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGHUP, lambda _signum, _frame: worker.routing.request())
-    with one_line_errors():
+    with one_line_errors(logged=True):
         ops = OpsServer(settings.http.port, worker.alive, worker.readiness()).start()
         try:
             worker.run()
@@ -146,14 +158,40 @@ def run() -> None:
 def produce(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSON Lines, one message a line")],
     topic: Annotated[str | None, typer.Option(help="default: the input topic")] = None,
+    new_ids: Annotated[
+        bool,
+        typer.Option("--new-ids", help="append -r<N> to each id and conversation_id, to send a file again"),
+    ] = False,
+    run: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            metavar="N",
+            help="with --new-ids: N (default: the topic's end offset, so each run differs)",
+        ),
+    ] = None,
+    raw: Annotated[
+        bool, typer.Option("--raw", help="send lines as they are, JSON or not (to try the dead-letter path)")
+    ] = False,
 ) -> None:
-    """Send each line of FILE to the input topic, keyed by conversation_id (lines are sent as they are)."""
+    """Send each line of FILE to the input topic, keyed by conversation_id.
+
+    Every line must be a JSON object (checked before anything is sent) unless --raw."""
     with one_line_errors():
+        if raw and (new_ids or run is not None):
+            raise ProduceError("--raw sends lines as they are: it cannot give them --new-ids")
+        lines = read_lines(file, raw)
         settings = load_settings()
         setup_logging(brief=True)
         kafka.announce(settings.kafka)
-        sent = _produce_lines(settings, file.read_bytes().splitlines(), topic or settings.kafka.input_topic)
-    console.print(f"sent {sent} records to {topic or settings.kafka.input_topic}")
+        topic = topic or settings.kafka.input_topic
+        renamed = ""
+        if new_ids or run is not None:
+            run = end_offset(settings.kafka, topic) if run is None else run
+            lines = with_new_ids(lines, run)
+            renamed = f" with new ids (-r{run})"
+        sent = _produce_lines(settings, lines, topic)
+    console.print(f"sent {sent} records to {topic}{renamed}", highlight=False)
 
 
 def _produce_lines(settings: Settings, lines: list[bytes], topic: str) -> int:
@@ -204,19 +242,33 @@ def demo(
         with _demo_broker(settings):
             stats, ids = _run_demo(settings, samples, timeout)
         _show_demo(settings, stats, ids)
-    report = "triage report"
+    report = f"{invoked_as()} report"
     if own_store:
         report = f"TRIAGE_DATABASE_URL={shlex.quote(settings.database_url)} {report}"
     console.print("The CX health report of this run (writes report.html):")
     console.print(f"  {report}", markup=False, highlight=False, soft_wrap=True)
 
 
+def invoked_as() -> str:
+    """How to run this same `triage` from this shell: `triage` when PATH finds this one, else its path
+    (right after `pip install` into a virtualenv that is not active, PATH finds none)."""
+    if Path(sys.argv[0]).name == "__main__.py":  # python -m triage
+        return f"{shlex.quote(sys.executable)} -m triage"
+    script = os.path.abspath(sys.argv[0])
+    found = shutil.which("triage")
+    if found and os.path.realpath(found) == os.path.realpath(script):
+        return "triage"
+    return shlex.quote(script)
+
+
 @app.command()
 def broker(
     port: Annotated[int, typer.Option(help="port on 127.0.0.1 to listen on")] = 9092,
 ) -> None:
-    """Run the embedded Kafka-compatible broker in the foreground, with the topics made, to try
-    `triage run` and `triage produce` locally without Kafka or Docker. In memory: Ctrl-C loses it all."""
+    """Run the embedded Kafka-compatible broker in the foreground, with the topics made.
+
+    To try `triage run` and `triage produce` locally without Kafka or Docker. In memory: Ctrl-C loses
+    it all."""
     with one_line_errors():
         settings = load_settings()
         if not port_is_free(port):
@@ -323,7 +375,7 @@ def _show_demo(settings: Settings, stats: Stats, ids: list[str]) -> None:
 def _classifier_settings(backend: Backend | None) -> Settings:
     settings = load_settings()
     # errors only: a fallback is reported once by the command itself, not once per message
-    setup_logging("ERROR", json_format=settings.log.format == "json")
+    setup_logging("ERROR", json_format=wants_json(settings.log.format))
     if backend:
         settings.classifier.backend = backend
     return settings
@@ -355,9 +407,10 @@ def classify(
         result = classifier.classify(message)
     print(result.model_dump_json(indent=2))
     if result.degraded:  # the worker falls back on purpose; a person checking the LLM must see it fail
+        empty = "" if settings.llm.api_key else "; TRIAGE_LLM__API_KEY is empty"
         err.print(
             f"[bold red]error:[/] the {settings.classifier.backend} backend did not answer "
-            f"({settings.llm.base_url}); this answer is from {result.model}",
+            f"({settings.llm.base_url}{empty}); this answer is from {result.model}",
             highlight=False,
             soft_wrap=True,
         )
@@ -366,7 +419,7 @@ def classify(
 
 @app.command(name="eval")
 def eval_(
-    csv_file: Annotated[Path | None, typer.Argument(metavar="[CSV]", help=LABELLED_CSV)] = None,
+    csv_file: Annotated[Path | None, typer.Argument(metavar="CSV", help=LABELLED_CSV)] = None,
     task: Annotated[
         Task | None,
         typer.Option(help="sentiment, urgency (high and urgent count as urgent) or category"),
@@ -382,9 +435,10 @@ def eval_(
     ] = False,
     since: Annotated[str, typer.Option(help="with --from-store: labels given since, e.g. 90d")] = "90d",
 ) -> None:
-    """Score a classifier on a labelled CSV: accuracy, macro-F1, per class, confusions, calibration,
-    speed; or, --from-store, how the model and the team agree, and a head trained on the team's earlier
-    labels."""
+    """Score a classifier on a labelled CSV, or on the team's labels in the store.
+
+    On a CSV: accuracy, macro-F1, per class, confusions, calibration, speed; --from-store: how the model
+    and the team agree, and a head trained on the team's earlier labels."""
     with one_line_errors():
         if from_store:
             from triage.feedback.store_commands import eval_from_store
@@ -407,7 +461,7 @@ def eval_(
 @app.command(name="train")
 def train_(
     task: Annotated[Task, typer.Option(help="sentiment, urgency or category (any label set)")],
-    csv_file: Annotated[Path | None, typer.Argument(metavar="[CSV]", help=LABELLED_CSV)] = None,
+    csv_file: Annotated[Path | None, typer.Argument(metavar="CSV", help=LABELLED_CSV)] = None,
     out: Annotated[
         Path, typer.Option(help="directory for the head; point TRIAGE_CLASSIFIER__MODEL_DIR at it")
     ] = Path("models"),
@@ -420,8 +474,10 @@ def train_(
     ] = False,
     since: Annotated[str, typer.Option(help="with --from-store: labels given since, e.g. 90d")] = "90d",
 ) -> None:
-    """Fit the embedded backend's head for TASK on your own labelled messages (a CSV, or --from-store
-    the corrections and confirmations your team gave in Slack and the helpdesk)."""
+    """Fit the embedded backend's head for a task on your own labelled messages.
+
+    From a CSV, or --from-store from the corrections and confirmations your team gave in Slack and the
+    helpdesk."""
     from triage.classify.embedded import Encoder
     from triage.classify.train import train
 
@@ -459,7 +515,7 @@ def _csv_task(csv_file: Path | None, task: Task | None) -> Task:
     if csv_file is None:
         raise EvalDataError("name a labelled CSV, or use --from-store")
     if task is None:
-        raise EvalDataError("--task: sentiment, urgency or category")
+        raise EvalDataError("missing option --task: sentiment, urgency or category")
     return task
 
 
@@ -496,14 +552,16 @@ def _show_report(report: dict) -> None:
         )
         console.print(f"most confused: {pairs}")
     if report["errors"]:
-        mistakes = Table("line", "text", "label", "predicted", "confidence", title="most confident mistakes")
+        ranked_by = report["errors_ranked_by"]
+        confident = not ranked_by.startswith("line")
+        title = f"most confident mistakes, by {ranked_by}" if confident else f"mistakes, by {ranked_by}"
+        mistakes = Table("line", "text", "label", "predicted", title=title)
+        if confident:
+            mistakes.add_column(ranked_by)
         for error in report["errors"]:
+            confidence = [f"{error['confidence']:.2f}"] if confident else []
             mistakes.add_row(
-                str(error["line"]),
-                error["text"],
-                error["label"],
-                error["predicted"],
-                f"{error['confidence']:.2f}",
+                str(error["line"]), error["text"], error["label"], error["predicted"], *confidence
             )
         console.print(mistakes)
     console.print(

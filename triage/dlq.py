@@ -49,6 +49,7 @@ from triage.kafka import (
     ensure_topics,
     make_admin,
     make_producer,
+    position,
     reaching,
 )
 from triage.settings import KafkaSettings
@@ -119,7 +120,7 @@ class DeadLetter:
     @property
     def position(self) -> str:
         """`topic:partition:offset`, the value of `triage.replayed_from` on its replay."""
-        return f"{self.topic}:{self.partition}:{self.offset}"
+        return position(self.topic, self.partition, self.offset)
 
     @property
     def code(self) -> str:
@@ -393,7 +394,7 @@ def _ledger_value(letter: DeadLetter, sent: RecordMetadata) -> bytes:
         "original": letter.original,
         "failed_at": letter.header(FAILED_AT),
         "code": letter.code,
-        "replayed_to": f"{sent.topic}:{sent.partition}:{sent.offset}",
+        "replayed_to": position(sent.topic, sent.partition, sent.offset),
         "replayed_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     return json.dumps(entry).encode("utf-8")

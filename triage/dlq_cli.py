@@ -13,8 +13,9 @@ from typing import Annotated
 
 import typer
 from rich import box
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
 from rich.markup import escape
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
@@ -135,42 +136,56 @@ def replay_(
 
 
 COLUMNS = ("dlq", "failed UTC", "code", "reason", "original", "key", "size", "replayed")
-OPTIONAL = {"original": 24, "key": 16}  # shown, at most this wide, when the reason keeps MIN_REASON
-MIN_REASON = 30
+MIN_REASON = 30  # narrower than this beside the other columns: one block per record instead
+MAX_KEY = 16  # a longer key wraps in its column
 GAP = 3  # between columns: padding, rule, padding
 
 
-def _table(title: str, letters: list[DeadLetter], dead: DeadLetters) -> Table:
-    """One line per record, fitted to the terminal: the reason is cut (whole in --json), and in a
-    narrow terminal the original position and the key are left out."""
+def _table(title: str, letters: list[DeadLetter], dead: DeadLetters) -> RenderableType:
+    """One row per record when the reason has room beside the other columns, else one block per record
+    (a narrow terminal): nothing is left out or cut, long reasons and keys wrap (--json has them too)."""
     rows = [_cells(letter, dead) for letter in letters]
     width = {c: max([len(c)] + [len(row[c]) for row in rows]) for c in COLUMNS}
-    width |= {c: min(width[c], most) for c, most in OPTIONAL.items()}
-    shown = [c for c in COLUMNS if c not in OPTIONAL]
-    for optional in OPTIONAL:
-        if _room([*shown, optional], width) >= MIN_REASON:
-            shown.append(optional)
-    shown.sort(key=COLUMNS.index)
-    width["reason"] = max(10, min(width["reason"], _room(shown, width)))
+    width["key"] = min(width["key"], MAX_KEY)
+    others = sum(width[c] for c in COLUMNS if c != "reason") + GAP * (len(COLUMNS) - 1)
+    if console.width - others < MIN_REASON:
+        return Group(Text(title, style="bold"), *(_block(row) for row in rows))
     table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1))
-    for column in shown:
-        justify = "right" if column == "size" else "left"
-        table.add_column(column, width=width[column], no_wrap=True, overflow="ellipsis", justify=justify)
+    for column in COLUMNS:
+        wraps = column in ("reason", "key")
+        table.add_column(
+            column,
+            min_width=None if wraps else width[column],
+            max_width=width[column] if column == "key" else None,
+            no_wrap=not wraps,
+            overflow="fold",
+            justify="right" if column == "size" else "left",
+        )
     for row in rows:
-        table.add_row(*(Text(row[column]) for column in shown))  # Text: content is never read as markup
+        table.add_row(*(Text(row[column]) for column in COLUMNS))  # Text: content is never read as markup
     return table
 
 
-def _room(columns: list[str], width: dict[str, int]) -> int:
-    """What is left for the reason in this terminal beside `columns`."""
-    others = sum(width[c] for c in columns if c != "reason")
-    return console.width - others - GAP * (len(columns) - 1)
+def _block(row: dict[str, str]) -> RenderableType:
+    """A record in a narrow terminal: its position, time, code and replay on a line, then where it came
+    from and why it failed, indented and wrapped."""
+    head = "  ".join(
+        filter(None, (row["dlq"], row["failed UTC"], row["code"], row["replayed"] and "replayed"))
+    )
+    origin = ", ".join(
+        filter(None, (row["original"] and f"from {row['original']}", row["key"] and f"key {row['key']}"))
+    )
+    details = [
+        Text(f"{origin}, {row['size']} bytes" if origin else f"{row['size']} bytes"),
+        Text(row["reason"]),
+    ]
+    return Group(Text(head), *(Padding(text, (0, 0, 0, 2)) for text in details))
 
 
 def _cells(letter: DeadLetter, dead: DeadLetters) -> dict[str, str]:
     failed_at = letter.failed_at
     return {
-        "dlq": f"{letter.partition}@{letter.offset}",
+        "dlq": letter.position,
         "failed UTC": f"{failed_at.astimezone(UTC):%m-%d %H:%M}" if failed_at else "",  # year: --json
         "code": letter.code,
         "reason": " ".join(letter.detail.split()),

@@ -46,6 +46,12 @@ class _FirstClientError(logging.Handler):
 _client_errors = _FirstClientError()
 
 
+def position(topic: str, partition: int | str, offset: int | str | None = None) -> str:
+    """A record's place as logs, commands and docs write it: `topic:partition:offset`
+    (`support.messages:4:11`), or `topic:partition` for a partition."""
+    return f"{topic}:{partition}" if offset is None else f"{topic}:{partition}:{offset}"
+
+
 def quiet_client_logs() -> None:
     """kafka-python logs every failed connection attempt, tens of lines a minute while a broker is
     down. Our own lines say what is wrong once per change (see BrokerWatch), so the client's lines

@@ -26,7 +26,7 @@ from triage.classify.redact import redact
 from triage.dlq import already_sent
 from triage.input.decoder import Decoder
 from triage.input.presets import Skipped
-from triage.kafka import publish_dead_letter
+from triage.kafka import position, publish_dead_letter
 from triage.message import InvalidMessage, SupportMessage, Triage, alert_priority
 from triage.ops import metrics
 from triage.routing import RESULTS_RECEIVER, RoutingTree, case_fields
@@ -77,7 +77,9 @@ class Pipeline:
             return "dead_lettered"
         if isinstance(decoded, Skipped):
             metrics.RECORDS_SKIPPED.labels(decoded.reason).inc()
-            log.info("skipped %s-%s@%s: %s", record.topic, record.partition, record.offset, decoded.reason)
+            log.info(
+                "skipped %s: %s", position(record.topic, record.partition, record.offset), decoded.reason
+            )
             return "skipped"
         message = decoded.message
         if self.store.is_processed(message.id):
@@ -173,10 +175,10 @@ class Pipeline:
     def dead_letter(self, record: ConsumerRecord, code: str, detail: str) -> None:
         """Send the record to the dead-letter topic, once: the store's ledger remembers it by position,
         so a record read again (after a crash, or by a second worker) gets no second dead letter."""
-        position = RecordPosition(record.topic, record.partition, record.offset)
+        ledger_key = RecordPosition(record.topic, record.partition, record.offset)
         lease = timedelta(seconds=self.settings.worker.delivery_lease_s)
-        claim = self.store.claim_dead_letter(position, code, detail, self.claimer, lease)
-        where = f"{record.topic}-{record.partition}@{record.offset}"
+        claim = self.store.claim_dead_letter(ledger_key, code, detail, self.claimer, lease)
+        where = position(record.topic, record.partition, record.offset)
         if claim == "sent":
             log.info("%s was dead-lettered before (%s): not sent again", where, code)
             return
@@ -187,10 +189,10 @@ class Pipeline:
         ):
             # an earlier try was acknowledged by the broker but not marked before it stopped
             log.info("%s: an earlier dead letter did not finish; found on the dead-letter topic", where)
-            self.store.dead_letter_sent(position)
+            self.store.dead_letter_sent(ledger_key)
             return
         publish_dead_letter(self.producer, self.settings.kafka.dlq_topic, record, code, detail)
-        self.store.dead_letter_sent(position)
+        self.store.dead_letter_sent(ledger_key)
         metrics.MESSAGES_DEAD_LETTERED.labels(code).inc()
         log.warning("dead-lettered %s: %s: %s", where, code, detail)
 

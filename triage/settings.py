@@ -300,11 +300,11 @@ class LogSettings(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="DEBUG also shows the Kafka client's own log lines"
     )
-    format: Literal["json", "text"] = Field(
-        "json",
+    format: Literal["json", "text"] | None = Field(
+        None,
         description=(
             "`json`: one object per line, with message and conversation ids, never message text; `text`: "
-            "timestamped lines"
+            "timestamped lines with the same ids; unset: text when standard error is a terminal, else JSON"
         ),
     )
 

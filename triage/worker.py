@@ -92,6 +92,10 @@ def dead_here(claimer: str, me: str) -> bool:
     return False
 
 
+def _partitions(partitions: set[TopicPartition]) -> str:
+    return ", ".join(sorted(kafka.position(tp.topic, tp.partition) for tp in partitions)) or "none"
+
+
 class _CommitOnRevoke(ConsumerRebalanceListener):
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
@@ -99,11 +103,11 @@ class _CommitOnRevoke(ConsumerRebalanceListener):
     def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
         self.worker.release(revoked)
         if revoked:  # the client calls this with nothing before the first assignment too
-            log.info("partitions revoked: %s", sorted(f"{tp.topic}-{tp.partition}" for tp in revoked))
+            log.info("partitions revoked: %s", _partitions(revoked))
 
     def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         self.worker.resume(assigned)
-        log.info("partitions assigned: %s", sorted(f"{tp.topic}-{tp.partition}" for tp in assigned))
+        log.info("partitions assigned: %s", _partitions(assigned))
 
 
 class Worker:
@@ -288,7 +292,7 @@ class Worker:
             if highwater is not None:
                 position = self.tracker.first_unfinished(tp)
                 lag = highwater - position if position is not None else highwater
-                metrics.CONSUMER_LAG.labels(f"{tp.topic}-{tp.partition}").set(max(0, lag))
+                metrics.CONSUMER_LAG.labels(kafka.position(tp.topic, tp.partition)).set(max(0, lag))
 
     def _settle(self, done: Iterable[Done]) -> None:
         """Book finished records; a record given up at shutdown (None) stays unfinished: never committed."""
@@ -326,13 +330,8 @@ class Worker:
             except TRANSIENT:
                 raise
             except Exception as error:
-                log.exception(
-                    "processing %s-%s@%s failed (attempt %d)",
-                    record.topic,
-                    record.partition,
-                    record.offset,
-                    attempt,
-                )
+                where = kafka.position(record.topic, record.partition, record.offset)
+                log.exception("processing %s failed (attempt %d)", where, attempt)
                 last = error
         self.pipeline.dead_letter(record, "processing_failed", f"{type(last).__name__}: {last}")
         return "dead_lettered"

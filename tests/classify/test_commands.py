@@ -62,6 +62,26 @@ def test_an_unreachable_llm_answers_from_the_fallback_but_the_command_exits_3(tm
     assert line.startswith("error: the llm backend did not answer") and "rules" in line
 
 
+def test_an_llm_without_a_key_says_the_key_is_empty(tmp_path):
+    from tests.fakes.openai_server import FakeOpenAI
+
+    with FakeOpenAI() as llm:
+        llm.valid_keys = {"the-key"}  # as OpenAI: no key, 401
+        env = {
+            "TRIAGE_LLM__BASE_URL": llm.base_url,
+            "TRIAGE_LLM__API_KEY": "",
+            "TRIAGE_LLM__MAX_ATTEMPTS": "1",
+            "TRIAGE_CLASSIFIER__FALLBACK": "rules",
+        }
+        done = triage("classify", "The site is down for all users", "--backend", "llm", cwd=tmp_path, env=env)
+    assert done.returncode == 3, done.stderr
+    [line] = [line for line in done.stderr.splitlines() if line.strip()]
+    assert line == (
+        f"error: the llm backend did not answer ({llm.base_url}; TRIAGE_LLM__API_KEY is empty); "
+        "this answer is from rules"
+    )
+
+
 CATEGORY_ROWS = [
     *[(f"My card {n} has not arrived yet, when will it come?", "card_arrival") for n in range(6)],
     *[(f"I want to top up my account with {n}0 euros, how?", "top_up") for n in range(6)],

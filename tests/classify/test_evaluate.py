@@ -4,8 +4,16 @@ import pytest
 
 from tests.classify.test_commands import triage
 from triage.classify.categories import category_names
-from triage.classify.evaluate import EvalDataError, evaluate, expected_calibration_error, read_examples
+from triage.classify.evaluate import (
+    EvalDataError,
+    Example,
+    LabelledFile,
+    evaluate,
+    expected_calibration_error,
+    read_examples,
+)
 from triage.classify.rules import RulesClassifier
+from triage.message import SupportMessage
 from triage.settings import ClassifierSettings
 
 TWELVE = category_names(ClassifierSettings())
@@ -96,7 +104,7 @@ def test_the_calibration_error_is_the_gap_between_confidence_and_accuracy():
     assert expected_calibration_error([0.15, 0.95], [False, True]) == pytest.approx((0.15 + 0.05) / 2)
 
 
-def test_category_eval_with_errors_lists_the_most_confident_mistakes(tmp_path):
+def test_category_eval_with_errors_lists_the_mistakes(tmp_path):
     rows = [
         ("I was charged twice on my invoice", "billing"),
         ("Please refund my money back", "refund"),
@@ -111,16 +119,47 @@ def test_category_eval_with_errors_lists_the_most_confident_mistakes(tmp_path):
     assert set(report["per_class"]) == {"billing", "refund", "outage", "praise", "other"}
     assert report["most_confused"] == [{"label": "praise", "predicted": "other", "count": 1}]
     [error] = report["errors"]
+    # the rules' `confidence` is the urgency's: no ranking by it, in file order
     assert error == {
         "line": 5,
         "text": "hello there",
         "label": "praise",
         "predicted": "other",
-        "confidence": error["confidence"],
+        "confidence": None,
     }
+    assert report["errors_ranked_by"] == "line: rules gives no category confidence"
     printed = eval_rules("c.csv", "--task", "category", "--errors", "1", cwd=tmp_path)
     assert printed.returncode == 0, printed.stderr
     assert "most confused: praise → other (1)" in printed.stdout and "hello there" in printed.stdout
+    assert "mistakes, by line: rules gives no category confidence" in " ".join(printed.stdout.split())
+
+
+def test_category_mistakes_are_ranked_by_the_category_confidence_not_the_urgency_one():
+    from triage.classify.embedded import EmbeddedClassifier, message_text
+
+    classifier = EmbeddedClassifier.load(ClassifierSettings())
+    rows = [
+        ("The site is down for all users, outage!", "praise"),
+        ("I was charged twice on my invoice, refund me now", "shipping"),
+        ("Where can I change my avatar?", "outage"),
+        ("Love the new dashboard, thanks", "billing"),
+        ("My parcel never arrived, where is it?", "refund"),
+    ]
+    data = LabelledFile([Example(text, label, line) for line, (text, label) in enumerate(rows, 2)])
+    report = evaluate(classifier, data, "category", errors=5)
+    assert report["errors_ranked_by"] == "category confidence"
+    errors = report["errors"]
+    assert len(errors) == 5  # every label is wrong on purpose
+    for error in errors:
+        text = rows[error["line"] - 2][0]
+        row = classifier.encoder.encode([message_text(SupportMessage(id="x", body=text))])
+        probabilities = classifier.category.probabilities(row, [text])[0]
+        assert error["confidence"] == round(float(probabilities.max()), 3)  # the category head's own
+        assert classifier.category.classes[int(probabilities.argmax())] == error["predicted"]
+    confidences = [error["confidence"] for error in errors]
+    assert confidences == sorted(confidences, reverse=True)
+    urgency = [classifier.classify(SupportMessage(id="x", body=text)).confidence for text, _ in rows]
+    assert sorted(confidences) != sorted(urgency)  # what the ranking used before
 
 
 def test_a_subject_column_is_read_as_the_message_subject(tmp_path):

@@ -41,3 +41,18 @@ def test_a_stalled_stderr_does_not_hold_up_the_threads_that_log(monkeypatch: pyt
     lines = [json.loads(line) for line in stalled.getvalue().splitlines()]
     assert [line["message_id"] for line in lines] == ["m-0", "m-1", "m-2"]
     assert {line["msg"] for line in lines} == {"triaged"}
+
+
+def test_the_text_format_keeps_the_ids_the_json_format_has(monkeypatch: pytest.MonkeyPatch) -> None:
+    stream = io.StringIO()
+    monkeypatch.setattr("sys.stderr", stream)
+    setup_logging("INFO", json_format=False)
+    try:
+        logging.getLogger("triage.pipeline").info(
+            "triaged", extra={"message_id": "m-1", "conversation_id": "c-9", "urgency": "high"}
+        )
+    finally:
+        stop_logging()
+        logging.getLogger().handlers.clear()
+    [line] = stream.getvalue().splitlines()
+    assert line.endswith(" info    triage.pipeline: triaged message_id=m-1 conversation_id=c-9 urgency=high")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from triage.message import SupportMessage, Triage
 from triage.settings import Settings
@@ -14,6 +14,13 @@ class Classifier(Protocol):
     name: str
 
     def classify(self, message: SupportMessage) -> Triage: ...
+
+
+@runtime_checkable
+class TaskConfidence(Protocol):
+    """A classifier that can say how sure it is of each call, not only of the urgency (`confidence`)."""
+
+    def task_confidence(self, message: SupportMessage, task: str) -> float: ...
 
 
 class BackendUnavailable(Exception):

@@ -277,3 +277,12 @@ class EmbeddedClassifier:
             confidence=round(p_urgent if flagged else 1 - p_urgent, 3),
             model=self.name,
         )
+
+    def task_confidence(self, message: SupportMessage, task: str) -> float:
+        """The probability of this task's call (`triage eval --errors` ranks mistakes by it): the chosen
+        sentiment's or category's; for urgency, the result's `confidence`."""
+        if task == "urgency":
+            return self.classify(message).confidence
+        head = self.sentiment if task == "sentiment" else self.category
+        text = message_text(message)
+        return round(float(head.probabilities(self.encoder.encode([text]), [text])[0].max()), 3)

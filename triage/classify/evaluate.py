@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from triage.classify.base import Classifier
+from triage.classify.base import Classifier, TaskConfidence
 from triage.message import SupportMessage, Triage
 
 Task = Literal["sentiment", "urgency", "category"]
@@ -114,6 +114,18 @@ def classify_all(classifier: Classifier, examples: Iterable[Example], workers: i
         return list(pool.map(classifier.classify, messages))
 
 
+def _confidences(
+    classifier: Classifier, examples: list[Example], results: list[Triage], wrong: list[int], task: Task
+) -> dict[int, float | None]:
+    """How sure the classifier was of each mistake's call for this task: a result's `confidence` is
+    the urgency's, so the other tasks ask the classifier (None when it cannot say)."""
+    if task == "urgency":
+        return {i: results[i].confidence for i in wrong}
+    if isinstance(classifier, TaskConfidence):
+        return {i: classifier.task_confidence(examples[i].as_message(i), task) for i in wrong}
+    return {i: None for i in wrong}
+
+
 def expected_calibration_error(confidence: list[float], correct: list[bool]) -> float:
     """Sum over ten equal-width confidence bins of |accuracy - mean confidence| x the bin's share."""
     confidences, hits = np.asarray(confidence, float), np.asarray(correct, float)
@@ -148,9 +160,9 @@ def evaluate(
     )
     correct = [t == p for t, p in zip(truth, predicted, strict=True)]
     confused = Counter((t, p) for t, p in zip(truth, predicted, strict=True) if t != p)
-    wrong = sorted((i for i, ok in enumerate(correct) if not ok), key=lambda i: -results[i].confidence)[
-        :errors
-    ]
+    wrong = [i for i, ok in enumerate(correct) if not ok]
+    confidence = _confidences(classifier, examples, results, wrong if errors else [], task)
+    wrong = sorted(wrong, key=lambda i: -(confidence.get(i) or 0.0))[:errors]  # none: in file order
     report: dict[str, Any] = {
         "task": task,
         "model": classifier.name,
@@ -177,10 +189,15 @@ def evaluate(
                 "text": _excerpt(examples[i].text),
                 "label": truth[i],
                 "predicted": predicted[i],
-                "confidence": results[i].confidence,
+                "confidence": confidence.get(i),
             }
             for i in wrong
         ],
+        "errors_ranked_by": (
+            f"{task} confidence"
+            if task == "urgency" or isinstance(classifier, TaskConfidence)
+            else f"line: {classifier.name} gives no {task} confidence"
+        ),
         "degraded": sum(result.degraded for result in results),
         "prompt_tokens": sum(result.prompt_tokens for result in results),
         "completion_tokens": sum(result.completion_tokens for result in results),

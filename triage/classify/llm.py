@@ -155,6 +155,10 @@ class LLMClassifier:
         try:
             self.client.with_options(timeout=10).models.list()
         except openai.AuthenticationError:
+            if not self.settings.api_key:
+                raise BackendUnavailable(
+                    f"the LLM at {self.settings.base_url} wants a key (401): TRIAGE_LLM__API_KEY is empty"
+                ) from None
             raise BackendUnavailable(
                 f"the LLM at {self.settings.base_url} rejected TRIAGE_LLM__API_KEY (401)"
             ) from None
@@ -163,6 +167,7 @@ class LLMClassifier:
         except openai.APIConnectionError as error:
             raise BackendUnavailable(
                 f"cannot reach the LLM at TRIAGE_LLM__BASE_URL={self.settings.base_url}: {error}"
+                + ("; TRIAGE_LLM__API_KEY is empty too" if not self.settings.api_key else "")
             ) from None
 
     def classify(self, message: SupportMessage) -> Triage:

@@ -1,4 +1,6 @@
-"""Structured logs: one JSON object per line, with message and conversation ids when there are some.
+"""Logs: one JSON object per line for machines (a container, a pipe, a file), readable text for a
+person at a terminal; TRIAGE_LOG__FORMAT decides when set. Both carry the message and conversation ids
+when there are some.
 
 Message text never goes into a log record at info level; pass ids through `extra=`.
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 import atexit
 import json
 import logging
+import os
 import queue
 import sys
 from datetime import UTC, datetime
@@ -33,7 +36,43 @@ class JSONFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
+class TextFormatter(logging.Formatter):
+    """`2026-12-05 09:31:02 info    triage.pipeline: triaged message_id=m-1 urgency=high`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        when = datetime.fromtimestamp(record.created).strftime("%Y-%m-%d %H:%M:%S")
+        context = "".join(
+            f" {name}={getattr(record, name)}" for name in CONTEXT_FIELDS if hasattr(record, name)
+        )
+        line = f"{when} {record.levelname.lower():<7} {record.name}: {record.getMessage()}{context}"
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+def wants_json(setting: str | None) -> bool:
+    """The log's format: the setting (TRIAGE_LOG__FORMAT) when set; else JSON unless standard error is
+    a terminal, where a person reads it."""
+    if setting in ("json", "text"):
+        return setting == "json"
+    return not sys.stderr.isatty()
+
+
+def error_line(text: str) -> str:
+    """The one line the worker writes when it cannot start, in the log's format: a JSON record among
+    JSON records, `error: ...` for a person. Before the settings are loaded (or when they are what
+    failed), the format is read from the environment."""
+    as_json = _json_chosen
+    if as_json is None:
+        as_json = wants_json(os.environ.get("TRIAGE_LOG__FORMAT", "").strip().lower())
+    if not as_json:
+        return f"error: {text}"
+    record = logging.LogRecord("triage", logging.ERROR, __file__, 0, text, None, None)
+    return JSONFormatter().format(record)
+
+
 _listener: QueueListener | None = None
+_json_chosen: bool | None = None  # the worker's format, once setup_logging has chosen it
 
 
 class BriefFormatter(logging.Formatter):
@@ -51,8 +90,9 @@ BRIEF_INFO_LOGGERS = ("triage.kafka",)
 def setup_logging(level: str = "INFO", json_format: bool = True, brief: bool = False) -> None:
     """JSON lines (or timestamped text) for the worker; `brief`: warnings and the lines of
     BRIEF_INFO_LOGGERS, as plain sentences, for commands a person runs at a terminal."""
-    global _listener
+    global _listener, _json_chosen
     stop_logging()
+    _json_chosen = None if brief else json_format
     records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
     handler = QueueHandler(records)  # formats in the logging thread; the listener writes the line
     if brief:
@@ -60,7 +100,7 @@ def setup_logging(level: str = "INFO", json_format: bool = True, brief: bool = F
     elif json_format:
         handler.setFormatter(JSONFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter())
     _listener = QueueListener(records, logging.StreamHandler(sys.stderr))
     _listener.start()
     root = logging.getLogger()
