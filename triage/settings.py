@@ -183,12 +183,46 @@ class HelpdeskSettings(Section):
     base_url: str = Field(
         "",
         description=(
-            "Zendesk API, e.g. https://acme.zendesk.com; without it helpdesk deliveries are skipped and "
-            "counted"
+            "Zendesk API, e.g. https://acme.zendesk.com; tickets with `ticket.system: zendesk` are written "
+            "there (empty: skipped and counted)"
         ),
     )
     email: str = Field("", description="the Zendesk agent's e-mail (basic auth `email/token:api_token`)")
     api_token: str = Field("", description="the Zendesk API token")
+
+
+class GorgiasSettings(Section):
+    base_url: str = Field(
+        "",
+        description=(
+            "Gorgias API, e.g. https://acme.gorgias.com; tickets with `ticket.system: gorgias` are written "
+            "there (empty: skipped and counted)"
+        ),
+    )
+    email: str = Field("", description="the Gorgias user's e-mail (basic auth `email:api_key`)")
+    api_key: str = Field("", description="that user's Gorgias REST API key")
+
+
+class KustomerSettings(Section):
+    base_url: str = Field(
+        "",
+        description=(
+            "Kustomer API, e.g. https://acme.api.kustomerapp.com; conversations with `ticket.system: "
+            "kustomer` are written there (empty: skipped and counted)"
+        ),
+    )
+    api_key: str = Field("", description="a Kustomer API key (sent as `Authorization: Bearer`)")
+
+
+class FreshdeskSettings(Section):
+    base_url: str = Field(
+        "",
+        description=(
+            "Freshdesk API, e.g. https://acme.freshdesk.com; tickets with `ticket.system: freshdesk` are "
+            "written there (empty: skipped and counted)"
+        ),
+    )
+    api_key: str = Field("", description="the Freshdesk agent's API key (basic auth `api_key:X`)")
 
 
 class FeedbackSettings(Section):
@@ -207,6 +241,11 @@ class FeedbackSettings(Section):
             "seconds between reads of Zendesk's incremental ticket events once a read reached the end "
             "(Zendesk allows 10 requests a minute to its export endpoints)"
         ),
+    )
+    helpdesk_poll_s: float = Field(
+        60.0,
+        ge=1,
+        description="seconds between reads of Gorgias, Kustomer and Freshdesk changes (agents' corrections)",
     )
 
 
@@ -275,6 +314,11 @@ class Settings(BaseSettings):
     llm: LLMSettings = Field(default_factory=LLMSettings, description="the `llm` backend's server")
     slack: SlackSettings = Field(default_factory=SlackSettings, description="Slack receivers")
     helpdesk: HelpdeskSettings = Field(default_factory=HelpdeskSettings, description="helpdesk receivers")
+    gorgias: GorgiasSettings = Field(default_factory=GorgiasSettings, description="Gorgias write-back")
+    kustomer: KustomerSettings = Field(default_factory=KustomerSettings, description="Kustomer write-back")
+    freshdesk: FreshdeskSettings = Field(
+        default_factory=FreshdeskSettings, description="Freshdesk write-back"
+    )
     feedback: FeedbackSettings = Field(
         default_factory=FeedbackSettings, description="the team's corrections from Slack and the helpdesk"
     )

@@ -13,7 +13,8 @@ from triage.feedback.fields import category_choices
 from triage.feedback.recorder import Recorder, Route
 from triage.feedback.slack_socket import SlackButtons
 from triage.feedback.zendesk_events import TicketEvents
-from triage.receivers import helpdesk, slack
+from triage.helpdesks.zendesk import make_client
+from triage.receivers import slack
 from triage.settings import Settings
 from triage.store import Store
 
@@ -44,7 +45,7 @@ class FeedbackLoop:
             )
         if settings.helpdesk.base_url:
             events = TicketEvents(
-                helpdesk.make_client(settings.helpdesk),
+                make_client(settings.helpdesk),
                 recorder,
                 categories,
                 settings.feedback.zendesk_poll_s,
