@@ -106,10 +106,14 @@ def note(case: dict[str, Any], delivery_id: int) -> str:
 
 
 def retry_after(response: httpx.Response) -> float | None:
-    try:
-        return float(response.headers["Retry-After"])
-    except (KeyError, ValueError):
-        return None
+    """Seconds to wait: `Retry-After`, else `X-RateLimit-Reset` (seconds, or an epoch time) if given."""
+    for header in ("Retry-After", "X-RateLimit-Reset"):
+        try:
+            value = float(response.headers[header])
+        except (KeyError, ValueError):
+            continue
+        return max(0.0, value - time.time()) if value > 1e9 else value
+    return None
 
 
 def request(client: httpx.Client, system: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
