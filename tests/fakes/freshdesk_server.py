@@ -12,8 +12,8 @@ with `Retry-After`, as Freshdesk's per-minute limit answers).
 from __future__ import annotations
 
 import base64
-import html
 import binascii
+import html
 import re
 import time
 from typing import Any, ClassVar

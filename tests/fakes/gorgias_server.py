@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 import time
 from typing import Any, ClassVar
@@ -165,10 +166,24 @@ class FakeGorgias(FakeHelpdesk):
         return 200, {}, {"object": "list", "uri": uri, "data": page, "meta": meta}
 
     def _list_tickets(self, query: Json) -> Answer:
+        """Tickets by update time; the cursor is a key (time, id), so a ticket updated again moves to
+        the end and nothing after the cursor is skipped."""
         if query.get("order_by") != "updated_datetime:asc":
             return 400, {}, {"error": {"msg": "this stand-in lists by order_by=updated_datetime:asc only"}}
+        limit = int(query.get("limit", 30))
         ordered = sorted(self.tickets.values(), key=lambda t: (t["updated_datetime"], t["id"]))
-        return self._page(ordered, query, "/api/tickets")
+        if query.get("cursor"):
+            try:
+                after = json.loads(base64.urlsafe_b64decode(query["cursor"]))
+            except (binascii.Error, ValueError):
+                return 400, {}, {"error": {"msg": "Invalid cursor"}}
+            ordered = [t for t in ordered if [t["updated_datetime"], t["id"]] > after]
+        page = ordered[:limit]
+        more = len(ordered) > limit
+        last = [page[-1]["updated_datetime"], page[-1]["id"]] if page else None
+        following = base64.urlsafe_b64encode(json.dumps(last).encode()).decode() if more else None
+        meta = {"prev_cursor": None, "next_cursor": following}
+        return 200, {}, {"object": "list", "uri": "/api/tickets", "data": page, "meta": meta}
 
     def _changed(self, ticket: Json, by: int) -> None:
         ticket["updated_datetime"] = time.strftime(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import time
+from datetime import datetime
 from typing import Any, ClassVar
 
 from tests.fakes.helpdesk_base import FakeHelpdesk, Json
@@ -20,6 +21,10 @@ from tests.fakes.local_server import Answer
 API_USER = "5f0c0a1b2c3d4e5f60718293"
 CONVERSATION = re.compile(r"^/v1/conversations/([^/]+)(/tags|/notes)?$")
 MAX_PAGE = 100
+
+
+def parse_iso(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def now_iso() -> str:
@@ -75,6 +80,14 @@ class FakeKustomer(FakeHelpdesk):
                 "attributes": {"name": "Triage", "email": "bot@example.com"},
             }
             return 200, {}, {"data": user}
+        if method == "POST" and path == "/v1/customers/search":
+            return self._search(query, body or {})
+        if method == "GET" and path.startswith("/v1/tags/"):
+            names = {tag_id: name for name, tag_id in self.tag_ids.items()}
+            tag_id = path.removeprefix("/v1/tags/")
+            if tag_id not in names:
+                return 404, {}, {"errors": [{"status": 404, "title": "Not Found"}]}
+            return 200, {}, {"data": {"type": "tag", "id": tag_id, "attributes": {"name": names[tag_id]}}}
         match = CONVERSATION.match(path)
         if not match:
             return 404, {}, {"errors": [{"status": 404, "title": "Not Found"}]}
@@ -125,6 +138,47 @@ class FakeKustomer(FakeHelpdesk):
                 tags.append(tag_id)
         self._changed(conversation, by)
         return 200, {}, {"data": conversation}
+
+    def _search(self, query: Json, body: Json) -> Answer:
+        """The search this stand-in understands: conversations updated at or after a time, oldest first."""
+        try:
+            [criterion] = body["and"]
+            since = criterion["conversation_updated_at"]["gte"]
+            assert body["sort"] == [{"conversation_updated_at": "asc"}]
+            assert body["queryContext"] == "conversation"
+        except (KeyError, ValueError, TypeError, AssertionError):
+            return self._invalid("this stand-in searches conversations by conversation_updated_at only")
+        size = int(query.get("pageSize", 100))
+        page = int(query.get("page", 1))
+        moment = parse_iso(since)
+        found = sorted(
+            (c for c in self.tickets.values() if parse_iso(c["attributes"]["updatedAt"]) >= moment),
+            key=lambda c: (c["attributes"]["updatedAt"], c["id"]),
+        )
+        start = (page - 1) * size
+        more = start + size < len(found)
+        links = {"next": f"/v1/customers/search?page={page + 1}&pageSize={size}" if more else None}
+        return (
+            200,
+            {},
+            {"data": found[start : start + size], "meta": {"page": page, "pageSize": size}, "links": links},
+        )
+
+    def agent_change(
+        self,
+        conversation_id: str,
+        agent: str = "agent-7",
+        priority: int | None = None,
+        add_tags: tuple[str, ...] = (),
+    ) -> None:
+        """An agent changes the conversation in Kustomer's agent desktop."""
+        with self._lock:
+            conversation = self.ticket(str(conversation_id))
+            assert conversation is not None
+            if priority is not None:
+                self._update(conversation, {"priority": priority}, by=agent)
+            if add_tags:
+                self._append_tags(conversation, {"tags": list(add_tags)}, by=agent)
 
     def _notes(self, conversation_id: str, query: Json) -> Answer:
         try:
