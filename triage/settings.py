@@ -230,8 +230,9 @@ class FeedbackSettings(Section):
         True,
         description=(
             "the team's corrections as labels: buttons on Slack alerts (received through Socket Mode) and "
-            "priority or category_* tag changes read from Zendesk's ticket events; false: no buttons, no "
-            "Socket Mode connection, no ticket events read, nothing stored about who corrected what"
+            "priority or category_* tag changes read from the helpdesks (Zendesk's ticket events, the "
+            "others' updated tickets); false: no buttons, no Socket Mode connection, no helpdesk changes "
+            "read, nothing stored about who corrected what"
         ),
     )
     zendesk_poll_s: float = Field(
