@@ -4,9 +4,9 @@ import pytest
 from sqlalchemy import update
 
 from tests.receivers.conftest import claim_one, store_case
-from triage.receivers.base import DeliveryFailed
 from triage.helpdesks.base import HelpdeskConfigError
 from triage.helpdesks.zendesk import Zendesk, make_client
+from triage.receivers.base import DeliveryFailed
 from triage.receivers.helpdesk import HelpdeskSender
 from triage.routing.tree import HelpdeskReceiver
 from triage.settings import HelpdeskSettings

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.report.conftest import HOSTILE, NOW, WEEK, at, fill_labels
+from tests.report.conftest import HOSTILE, NOW, WEEK, add, at, fill_labels
 from triage.report.model import AtRiskCustomer, CategoryStat, ChurnRisk, CorrectedCategory, ReceiverStat
 from triage.report.queries import (
     activity,
@@ -100,6 +100,21 @@ def test_alerts_per_receiver_by_status_with_time_to_alert(week: Store):
         # a2, b1, d1 took 70, 80, 100 s; p95 interpolates 80 + 0.9 * 20
         ReceiverStat("oncall", {"pending": 1, "sent": 3}, 80.0, pytest.approx(98.0), latency_sample=3),
     ]
+
+
+def test_a_delivery_failed_for_good_is_counted_as_failed_and_never_timed(week: Store):
+    add(
+        week,
+        "gone-1",
+        at(20, 9),
+        customer="cust-z",
+        conversation="z",
+        alerts={"helpdesk": ("failed", 1.0)},  # a ticket the helpdesk said was gone (404)
+    )
+    with week.session() as session:
+        [helpdesk, _] = alerts(session, WEEK)
+    assert helpdesk.statuses == {"failed": 1, "sent": 1, "skipped": 1}
+    assert (helpdesk.latency_sample, helpdesk.latency_p50_s) == (1, 5.0)  # the failed one is no alert
 
 
 def test_time_to_alert_comes_from_the_newest_sent_alerts(week: Store, monkeypatch: pytest.MonkeyPatch):
