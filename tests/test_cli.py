@@ -364,7 +364,8 @@ def test_the_worker_says_what_it_uses_in_one_line_and_warns_of_idle_receivers(
     warnings = [line["msg"] for line in lines if line["level"] == "warning"]
     assert warnings == [
         "receiver helpdesk (helpdesk) will skip every delivery: "
-        "the helpdesk is not configured (no TRIAGE_HELPDESK__BASE_URL)",
+        "no helpdesk is configured (none of TRIAGE_HELPDESK__BASE_URL, TRIAGE_GORGIAS__BASE_URL, "
+        "TRIAGE_KUSTOMER__BASE_URL, TRIAGE_FRESHDESK__BASE_URL)",
         "receiver oncall (Slack #support-urgent) will skip every delivery: "
         "Slack is not configured (no TRIAGE_SLACK__TOKEN)",
         "receiver cx-leads (Slack #cx-escalations) will skip every delivery: "

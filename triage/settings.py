@@ -191,8 +191,8 @@ class HelpdeskSettings(Section):
     base_url: str = Field(
         "",
         description=(
-            "Zendesk API, e.g. https://acme.zendesk.com; without it helpdesk deliveries are skipped and "
-            "counted"
+            "Zendesk API, e.g. https://acme.zendesk.com; tickets with `ticket.system: zendesk` are written "
+            "there (empty: skipped and counted)"
         ),
     )
     email: str = Field("", description="the Zendesk agent's e-mail (basic auth `email/token:api_token`)")
@@ -219,13 +219,48 @@ class SMTPSettings(Section):
     from_: str = Field("triage@localhost", alias="from", description="the From address of alert e-mails")
 
 
+class GorgiasSettings(Section):
+    base_url: str = Field(
+        "",
+        description=(
+            "Gorgias API, e.g. https://acme.gorgias.com; tickets with `ticket.system: gorgias` are written "
+            "there (empty: skipped and counted)"
+        ),
+    )
+    email: str = Field("", description="the Gorgias user's e-mail (basic auth `email:api_key`)")
+    api_key: str = Field("", description="that user's Gorgias REST API key")
+
+
+class KustomerSettings(Section):
+    base_url: str = Field(
+        "",
+        description=(
+            "Kustomer API, e.g. https://acme.api.kustomerapp.com; conversations with `ticket.system: "
+            "kustomer` are written there (empty: skipped and counted)"
+        ),
+    )
+    api_key: str = Field("", description="a Kustomer API key (sent as `Authorization: Bearer`)")
+
+
+class FreshdeskSettings(Section):
+    base_url: str = Field(
+        "",
+        description=(
+            "Freshdesk API, e.g. https://acme.freshdesk.com; tickets with `ticket.system: freshdesk` are "
+            "written there (empty: skipped and counted)"
+        ),
+    )
+    api_key: str = Field("", description="the Freshdesk agent's API key (basic auth `api_key:X`)")
+
+
 class FeedbackSettings(Section):
     enabled: bool = Field(
         True,
         description=(
             "the team's corrections as labels: buttons on Slack alerts (received through Socket Mode) and "
-            "priority or category_* tag changes read from Zendesk's ticket events; false: no buttons, no "
-            "Socket Mode connection, no ticket events read, nothing stored about who corrected what"
+            "priority or category_* tag changes read from the helpdesks (Zendesk's ticket events, the "
+            "others' updated tickets); false: no buttons, no Socket Mode connection, no helpdesk changes "
+            "read, nothing stored about who corrected what"
         ),
     )
     zendesk_poll_s: float = Field(
@@ -235,6 +270,11 @@ class FeedbackSettings(Section):
             "seconds between reads of Zendesk's incremental ticket events once a read reached the end "
             "(Zendesk allows 10 requests a minute to its export endpoints)"
         ),
+    )
+    helpdesk_poll_s: float = Field(
+        60.0,
+        ge=1,
+        description="seconds between reads of Gorgias, Kustomer and Freshdesk changes (agents' corrections)",
     )
 
 
@@ -337,6 +377,12 @@ class Settings(BaseSettings):
     helpdesk: HelpdeskSettings = Field(default_factory=HelpdeskSettings, description="helpdesk receivers")
     pagerduty: PagerDutySettings = Field(default_factory=PagerDutySettings, description="PagerDuty receivers")
     smtp: SMTPSettings = Field(default_factory=SMTPSettings, description="e-mail receivers")
+
+    gorgias: GorgiasSettings = Field(default_factory=GorgiasSettings, description="Gorgias write-back")
+    kustomer: KustomerSettings = Field(default_factory=KustomerSettings, description="Kustomer write-back")
+    freshdesk: FreshdeskSettings = Field(
+        default_factory=FreshdeskSettings, description="Freshdesk write-back"
+    )
     feedback: FeedbackSettings = Field(
         default_factory=FeedbackSettings, description="the team's corrections from Slack and the helpdesk"
     )

@@ -83,6 +83,6 @@ class LocalJSONServer:
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client timed out and left
 
-            do_GET = do_PUT = do_POST = do_DELETE = serve
+            do_GET = do_PUT = do_POST = do_PATCH = do_DELETE = serve
 
         return Handler

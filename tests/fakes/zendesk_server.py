@@ -46,6 +46,7 @@ class FakeZendesk(LocalJSONServer):
         self.comments: dict[int, list[Json]] = {}  # ticket id -> [{id, body, public, ...}]
         self.requests: list[Json] = []  # method, path, json, headers
         self.strict_ids = False  # True: an unknown ticket id is 404 instead of created on first use
+        self.forbidden: set[int] = set()  # tickets the API user may not see or update: 403
         self.rate_limit_per_s: float | None = None  # at least this many seconds between ticket updates
         self._last_update: float | None = None
         self._next_comment_id = 1000
@@ -106,19 +107,72 @@ class FakeZendesk(LocalJSONServer):
             if not match or method not in ("GET", "PUT") or (method == "PUT" and match[2]):
                 return 404, {}, {"error": "InvalidEndpoint", "description": "Not found"}
             ticket_id = int(match[1])
+            if ticket_id in self.forbidden:
+                return 403, {}, {"error": "Forbidden", "description": "You do not have access to this page."}
             if method == "PUT":
                 return self._update(ticket_id, body)
             ticket = self._ticket(ticket_id)
             if ticket is None:
                 return 404, {}, {"error": "RecordNotFound", "description": "Not found"}
             if match[2]:
-                comments = self.comments.get(ticket_id, [])
-                return (
-                    200,
-                    {},
-                    {"comments": comments, "next_page": None, "previous_page": None, "count": len(comments)},
-                )
+                return self._comments(ticket_id, query or {})
             return 200, {}, {"ticket": ticket}
+
+    def _comments(self, ticket_id: int, query: Json) -> Answer:
+        """A page of comments: cursor pagination (`page[size]` at most 100, `page[after]`), or the first
+        100 with `next_page` when no cursor is asked for (offset pagination)."""
+        comments = self.comments.get(ticket_id, [])
+        path = f"{self.address}/api/v2/tickets/{ticket_id}/comments.json"
+        if "page[size]" not in query:
+            more = len(comments) > 100
+            return (
+                200,
+                {},
+                {
+                    "comments": comments[:100],
+                    "next_page": f"{path}?page=2" if more else None,
+                    "previous_page": None,
+                    "count": len(comments),
+                },
+            )
+        try:
+            size = int(query["page[size]"])
+            start = int(query.get("page[after]", "0") or 0)
+        except ValueError:
+            return 400, {}, {"error": "InvalidPaginationParameter", "description": "page[size] is a number"}
+        if not 1 <= size <= 100:
+            return 400, {}, {"error": "InvalidPaginationParameter", "description": "page[size] is 1 to 100"}
+        page = comments[start : start + size]
+        more = start + size < len(comments)
+        after = str(start + size) if more else None
+        return (
+            200,
+            {},
+            {
+                "comments": page,
+                "meta": {"has_more": more, "after_cursor": after, "before_cursor": str(start)},
+                "links": {
+                    "next": f"{path}?page%5Bsize%5D={size}&page%5Bafter%5D={after}" if more else None,
+                    "prev": None,
+                },
+            },
+        )
+
+    def seed_comments(self, ticket_id: int, count: int) -> None:
+        """A ticket with a long history: `count` public comments before triage's."""
+        with self._lock:
+            self._ticket(ticket_id)
+            for n in range(count):
+                self._next_comment_id += 1
+                self.comments.setdefault(ticket_id, []).append(
+                    {
+                        "id": self._next_comment_id,
+                        "type": "Comment",
+                        "author_id": 7,
+                        "body": f"reply {n}",
+                        "public": True,
+                    }
+                )
 
     def _ticket(self, ticket_id: int) -> Json | None:
         if ticket_id not in self.tickets and not self.strict_ids:

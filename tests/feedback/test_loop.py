@@ -88,3 +88,18 @@ def test_a_click_the_store_cannot_take_is_not_acknowledged(slack, socket_mode):
             buttons.handle(payload)
     finally:
         buttons.stop()
+
+
+def test_each_configured_helpdesk_has_its_corrections_reader(store, pipeline):
+    settings = Settings(
+        gorgias={"base_url": "http://127.0.0.1:9", "email": "a@b.c", "api_key": "k"},
+        freshdesk={"base_url": "http://127.0.0.1:9", "api_key": "k"},
+        feedback=FeedbackSettings(helpdesk_poll_s=30),
+    )
+    loop = FeedbackLoop.from_settings(settings, store, pipeline.route, lambda: None)
+    assert (
+        loop.describe()
+        == "; feedback from Gorgias ticket changes every 30s, Freshdesk ticket changes every 30s"
+    )
+    off = settings.model_copy(update={"feedback": FeedbackSettings(enabled=False)})
+    assert FeedbackLoop.from_settings(off, store, pipeline.route, lambda: None).parts == {}

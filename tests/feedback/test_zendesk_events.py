@@ -13,7 +13,8 @@ from tests.feedback.conftest import CATEGORIES, sample
 from tests.receivers.conftest import send_one, store_case
 from triage.feedback.recorder import Recorder
 from triage.feedback.zendesk_events import CURSOR, EVENTS_PATH, RetryLater, TicketEvents
-from triage.receivers.helpdesk import HelpdeskSender, make_client
+from triage.helpdesks.zendesk import Zendesk, make_client
+from triage.receivers.helpdesk import HelpdeskSender
 from triage.routing.tree import HelpdeskReceiver
 from triage.settings import HelpdeskSettings
 from triage.store.feedback import FeedbackStore
@@ -32,7 +33,8 @@ def client(zendesk):
 def written(zendesk, store, ticket=TICKET, urgency="normal", **case) -> str:
     """A case whose ticket triage updated (priority, tags, note) through the real sender; its message id."""
     delivery = store_case(store, "helpdesk", urgency=urgency, ticket=ticket, **case)
-    sender = HelpdeskSender(client(zendesk), HelpdeskReceiver(), Incidents(store), FeedbackStore(store))
+    desks = {"zendesk": Zendesk(client(zendesk))}
+    sender = HelpdeskSender(desks, HelpdeskReceiver(), Incidents(store), FeedbackStore(store))
     assert send_one(store, sender, "helpdesk").status == "sent"
     return delivery.message_id
 

@@ -4,8 +4,10 @@ import pytest
 from sqlalchemy import update
 
 from tests.receivers.conftest import claim_one, store_case
+from triage.helpdesks.base import HelpdeskConfigError
+from triage.helpdesks.zendesk import Zendesk, make_client
 from triage.receivers.base import DeliveryFailed
-from triage.receivers.helpdesk import HelpdeskConfigError, HelpdeskSender, check_credentials, make_client
+from triage.receivers.helpdesk import HelpdeskSender
 from triage.routing.tree import HelpdeskReceiver
 from triage.settings import HelpdeskSettings
 from triage.store.incidents import Incidents
@@ -15,9 +17,15 @@ CONFIG = HelpdeskReceiver(set_priority=True, tags=["ai_triaged"], internal_note=
 
 
 def client(zendesk, token=None):
-    return make_client(
-        HelpdeskSettings(base_url=zendesk.base_url, email=zendesk.email, api_token=token or zendesk.api_token)
-    )
+    return {
+        "zendesk": Zendesk(
+            make_client(
+                HelpdeskSettings(
+                    base_url=zendesk.base_url, email=zendesk.email, api_token=token or zendesk.api_token
+                )
+            )
+        )
+    }
 
 
 def send(zendesk, store, config=CONFIG):
@@ -76,8 +84,8 @@ def test_a_note_written_before_a_crash_is_not_written_again(zendesk, store):
 
 def test_bad_credentials_fail_fast(zendesk):
     with pytest.raises(HelpdeskConfigError, match="rejected TRIAGE_HELPDESK__EMAIL"):
-        check_credentials(client(zendesk, token="wrong"))
-    check_credentials(client(zendesk))
+        client(zendesk, token="wrong")["zendesk"].check()
+    client(zendesk)["zendesk"].check()
 
 
 def grouped_case(store, ticket_id: int, link: bool = True):

@@ -117,6 +117,21 @@ def test_skipped_deliveries_are_counted_by_their_reason(store: Store):
     assert list(desk.skipped.items()) == [(no_slack, 2), ("ticket 7 not found", 1)]  # most first
 
 
+def test_a_delivery_failed_for_good_is_counted_as_failed_and_never_timed(week: Store):
+    add(
+        week,
+        "gone-1",
+        at(20, 9),
+        customer="cust-z",
+        conversation="z",
+        alerts={"helpdesk": ("failed", 1.0)},  # a ticket the helpdesk said was gone (404)
+    )
+    with week.session() as session:
+        [helpdesk, _] = alerts(session, WEEK)
+    assert helpdesk.statuses == {"failed": 1, "sent": 1, "skipped": 1}
+    assert (helpdesk.latency_sample, helpdesk.latency_p50_s) == (1, 5.0)  # the failed one is no alert
+
+
 def test_time_to_alert_comes_from_the_newest_sent_alerts(week: Store, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr("triage.report.queries.LATENCY_SAMPLE", 2)
     with week.session() as session:

@@ -70,7 +70,7 @@ def test_claimed_deliveries_are_not_claimed_twice_and_finished_ones_never_again(
         [
             DeliveryUpdate(first[0].id, "sent"),
             DeliveryUpdate(first[1].id, "skipped", "no ticket id"),
-            DeliveryUpdate(second[0].id, "failed", "HTTP 500"),
+            DeliveryUpdate(second[0].id, "retry", "HTTP 500"),
         ]
     )
     [again] = store.claim_deliveries("oncall", "worker-a", 10, LEASE)

@@ -1,7 +1,8 @@
-"""The feedback loop's parts in a worker: Slack's buttons (Socket Mode) and Zendesk's ticket events.
+"""The feedback loop's parts in a worker: Slack's buttons (Socket Mode), Zendesk's ticket events, and
+the ticket changes of Gorgias, Kustomer and Freshdesk.
 
-Both need TRIAGE_FEEDBACK__ENABLED (the default); the buttons also need the Slack app token, the
-ticket events a configured helpdesk.
+All need TRIAGE_FEEDBACK__ENABLED (the default); the buttons also need the Slack app token, each
+helpdesk's reader that helpdesk configured.
 """
 
 from __future__ import annotations
@@ -10,10 +11,17 @@ from collections.abc import Callable
 from typing import Protocol
 
 from triage.feedback.fields import category_choices
+from triage.feedback.freshdesk_changes import FreshdeskChanges
+from triage.feedback.gorgias_changes import GorgiasChanges
+from triage.feedback.kustomer_changes import KustomerChanges
 from triage.feedback.recorder import Recorder, Route
 from triage.feedback.slack_socket import SlackButtons
 from triage.feedback.zendesk_events import TicketEvents
-from triage.receivers import helpdesk, slack
+from triage.helpdesks.freshdesk import Freshdesk
+from triage.helpdesks.gorgias import Gorgias
+from triage.helpdesks.kustomer import Kustomer
+from triage.helpdesks.zendesk import make_client
+from triage.receivers import slack
 from triage.settings import Settings
 from triage.store import Store
 
@@ -44,12 +52,28 @@ class FeedbackLoop:
             )
         if settings.helpdesk.base_url:
             events = TicketEvents(
-                helpdesk.make_client(settings.helpdesk),
+                make_client(settings.helpdesk),
                 recorder,
                 categories,
                 settings.feedback.zendesk_poll_s,
             )
             parts[f"Zendesk ticket events every {settings.feedback.zendesk_poll_s:g}s"] = events
+        poll = settings.feedback.helpdesk_poll_s
+        if settings.gorgias.base_url:
+            client = Gorgias.from_settings(settings.gorgias).client
+            parts[f"Gorgias ticket changes every {poll:g}s"] = GorgiasChanges(
+                client, recorder, categories, poll
+            )
+        if settings.kustomer.base_url:
+            client = Kustomer.from_settings(settings.kustomer).client
+            parts[f"Kustomer conversation changes every {poll:g}s"] = KustomerChanges(
+                client, recorder, categories, poll
+            )
+        if settings.freshdesk.base_url:
+            client = Freshdesk.from_settings(settings.freshdesk).client
+            parts[f"Freshdesk ticket changes every {poll:g}s"] = FreshdeskChanges(
+                client, recorder, categories, poll
+            )
         return cls(parts)
 
     def describe(self) -> str:

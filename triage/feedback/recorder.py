@@ -31,7 +31,7 @@ class Judgement:
     message_id: str
     field: str
     value: str | None
-    source: str  # slack | zendesk
+    source: str  # slack, or the helpdesk: zendesk | gorgias | kustomer | freshdesk
     person_id: str
     person_name: str | None
     place: str  # where it was said: the alert, or the ticket

@@ -27,7 +27,7 @@ import httpx
 
 from triage.feedback.fields import values
 from triage.feedback.recorder import Judgement, Recorder
-from triage.receivers.helpdesk import retry_after
+from triage.helpdesks.base import retry_after
 from triage.store import StoreUnavailable
 from triage.store.feedback import Correction
 

@@ -17,6 +17,11 @@ PROCESSING_RETRIES = Counter(
     "triage_processing_retries", "Transient failures (store, broker) that made the worker retry", ["cause"]
 )
 DELIVERIES = Counter("triage_deliveries", "Outbox deliveries by receiver and outcome", ["receiver", "status"])
+HELPDESK_NOT_CONFIGURED = Counter(
+    "triage_helpdesk_not_configured",
+    "Helpdesk deliveries skipped because the ticket's helpdesk (ticket.system) is not configured",
+    ["system"],
+)
 IN_FLIGHT = Gauge("triage_in_flight", "Messages fetched and not yet finished (waiting or being handled)")
 FETCH_PAUSED = Gauge("triage_fetch_paused", "1 while fetching is paused because too much is in flight")
 OUTBOX_PENDING = Gauge(

@@ -11,7 +11,7 @@ from triage.store.tables import DeliveryRow
 
 @dataclass(frozen=True)
 class Outcome:
-    status: str  # "sent" or "skipped"
+    status: str  # "sent", "skipped", or "failed" (refused for good, never retried; detail says why)
     detail: str | None = None
 
 

@@ -1,89 +1,47 @@
-"""Helpdesk write-back through the Zendesk Support API: priority, tags and an internal note.
+"""The `helpdesk:` receiver: priority, tags and an internal note on the ticket, in the helpdesk the
+message's `ticket.system` names (zendesk, gorgias, kustomer, freshdesk; triage/helpdesks/ has one module
+for each). A message without `ticket.system` goes to the one configured helpdesk when exactly one is.
 
-`PUT /api/v2/tickets/{id}.json` with basic auth `{email}/token:{api_token}`. The update is one request,
-so it is applied whole or not at all. The internal note carries the delivery id, so a delivery that
-may have gone out before a crash is looked up in the ticket's comments before it is sent again.
+Outcomes: sent (a receipt records the ticket, for corrections); skipped with the reason when there is
+no ticket or its helpdesk is not configured (counted per system); failed for good when the helpdesk
+refuses the ticket (gone, forbidden, invalid: the reason is stored and logged, never retried); handed
+back to the queue on a transient failure (a long 429, 5xx), not before the Retry-After.
 
-With `link_problem: true` on a grouped route, an incident with two or more tickets gets one Zendesk
-*problem* ticket (`POST /api/v2/tickets.json`, created once: its `external_id` names the incident and is
-looked up before a retry creates it), and every member ticket becomes one of its *incidents*
-(`type: incident`, `problem_id`), so agents can solve them together.
+A delivery claimed before (`attempts > 1`) may have been written before a crash: its marker is looked
+for in the ticket's notes first, so the note is never written twice.
 """
 
 from __future__ import annotations
 
-import time
+import logging
 from collections.abc import Sequence
 from typing import Any
 
 import httpx
 
+from triage.helpdesks import SETTINGS
+from triage.helpdesks.base import Helpdesk, HelpdeskBusy, HelpdeskConfigError, ProblemTickets, TicketRefused
+from triage.ops import metrics
 from triage.receivers.base import DeliveryFailed, Outcome
-from triage.receivers.incident_view import build
 from triage.routing.tree import HelpdeskReceiver
-from triage.settings import HelpdeskSettings
 from triage.store.feedback import FeedbackStore
 from triage.store.incidents import Incidents
 from triage.store.tables import DeliveryRow, IncidentRow, ReceiptRow
 
-MAX_WAIT_S = 30.0  # the longest Retry-After honoured inline; longer ones go back to the queue
+__all__ = ["HelpdeskConfigError", "HelpdeskSender", "check_all"]
+log = logging.getLogger(__name__)
 
 
-class HelpdeskConfigError(Exception):
-    """The helpdesk cannot be used as configured (bad URL, bad credentials); raised at start."""
-
-
-def make_client(settings: HelpdeskSettings, timeout_s: float = 15.0) -> httpx.Client:
-    return httpx.Client(
-        base_url=settings.base_url.rstrip("/"),
-        auth=(f"{settings.email}/token", settings.api_token),
-        timeout=timeout_s,
-        headers={"Accept": "application/json"},
-    )
-
-
-def check_credentials(client: httpx.Client) -> None:
-    """GET /api/v2/users/me.json, so bad credentials stop the worker at start with one line."""
-    try:
-        response = client.get("/api/v2/users/me.json")
-    except httpx.HTTPError as error:
-        raise HelpdeskConfigError(f"cannot reach the helpdesk at {client.base_url}: {error}") from None
-    if response.status_code in (401, 403):
-        raise HelpdeskConfigError(
-            f"the helpdesk at {client.base_url} rejected TRIAGE_HELPDESK__EMAIL / TRIAGE_HELPDESK__API_TOKEN "
-            f"(HTTP {response.status_code})"
-        )
-    if response.status_code >= 400:
-        raise HelpdeskConfigError(f"the helpdesk at {client.base_url} answered HTTP {response.status_code}")
-
-
-def marker(delivery_id: int) -> str:
-    return f"[triage delivery {delivery_id}]"
-
-
-def ticket_update(case: dict[str, Any], config: HelpdeskReceiver, delivery_id: int) -> dict[str, Any]:
-    ticket: dict[str, Any] = {
-        "additional_tags": [
-            *config.tags,
-            f"triage_{case['urgency']}",
-            f"sentiment_{case['sentiment']}",
-            f"category_{case['category']}",
-        ]
-    }
-    if config.set_priority:
-        ticket["priority"] = case["urgency"]  # Zendesk's priorities are the same four words
-    if config.internal_note:
-        degraded = " (fallback model: the LLM was unavailable)" if case.get("degraded") else ""
-        ticket["comment"] = {
-            "public": False,
-            "body": (
-                f"Triage: {case['urgency']} urgency, {case['sentiment']} sentiment, {case['category']}.\n"
-                f"Summary: {case['summary']}\n"
-                f"Model: {case['model']}, confidence {case['confidence']:.0%}{degraded}\n"
-                f"{marker(delivery_id)}"
-            ),
-        }
-    return {"ticket": ticket}
+def check_all(desks: dict[str, Helpdesk]) -> None:
+    """Check every configured helpdesk's credentials; one line per helpdesk that fails."""
+    problems = []
+    for desk in desks.values():
+        try:
+            desk.check()
+        except HelpdeskConfigError as error:
+            problems.append(str(error))
+    if problems:
+        raise HelpdeskConfigError("\n".join(problems))
 
 
 class HelpdeskSender:
@@ -91,145 +49,104 @@ class HelpdeskSender:
 
     def __init__(
         self,
-        client: httpx.Client,
+        desks: dict[str, Helpdesk],
         config: HelpdeskReceiver,
         incidents: Incidents,
         receipts: FeedbackStore | None = None,
     ) -> None:
-        """`receipts`: where the tickets written to are recorded (what helpdesk corrections need)."""
-        self.client = client
+        """`desks`: the configured helpdesks by system; `receipts`: where the tickets written to are
+        recorded (what helpdesk corrections need)."""
+        self.desks = desks
         self.config = config
         self.incidents = incidents
         self.receipts = receipts
-        self.groups = config.link_problem  # grouped cases are linked to one problem ticket
+        # grouped cases are linked to one problem ticket, in a helpdesk that has them
+        self.problems = next((d for d in desks.values() if isinstance(d, ProblemTickets)), None)
+        self.groups = config.link_problem and self.problems is not None
 
     def send_batch(self, deliveries: Sequence[DeliveryRow]) -> list[Outcome | DeliveryFailed]:
         return [self._send(delivery) for delivery in deliveries]
 
+    def _desk(self, system: Any) -> Helpdesk | str:
+        """The helpdesk a ticket lives in, or why there is none."""
+        if system in (None, ""):
+            if len(self.desks) == 1:
+                return next(iter(self.desks.values()))
+            return "the message names no ticket.system and " + (
+                f"{len(self.desks)} helpdesks are configured" if self.desks else "no helpdesk is configured"
+            )
+        name = str(system).lower()
+        if name in self.desks:
+            return self.desks[name]
+        known = f" (no {SETTINGS[name]})" if name in SETTINGS else " (not a helpdesk triage writes to)"
+        return f"helpdesk {name!r} is not configured{known}"
+
     def _send(self, delivery: DeliveryRow) -> Outcome | DeliveryFailed:
-        ticket_id = delivery.payload.get("ticket_id")
+        case = delivery.payload
+        ticket_id = case.get("ticket_id")
         if ticket_id in (None, ""):
             return Outcome("skipped", "no ticket id")
+        desk = self._desk(case.get("ticket_system"))
+        if isinstance(desk, str):
+            metrics.HELPDESK_NOT_CONFIGURED.labels(str(case.get("ticket_system") or "")).inc()
+            return Outcome("skipped", desk)
+        ticket = str(ticket_id)
         try:
-            if (
-                delivery.attempts > 1
-                and self.config.internal_note
-                and self._already_noted(ticket_id, delivery.id)
-            ):
-                self._receipt(delivery, ticket_id)
+            if delivery.attempts > 1 and self.config.internal_note and desk.has_note(ticket, delivery.id):
+                self._receipt(delivery, desk.system, ticket)
                 return Outcome("sent", "found the note after a retry")
-            body = ticket_update(delivery.payload, self.config, delivery.id)
-            body["ticket"].update(self._problem_link(delivery))
-            response = self._request("PUT", f"/api/v2/tickets/{ticket_id}.json", json=body)
+            if desk is self.problems and (problem := self._problem_of(delivery)) is not None:
+                self.problems.write(ticket, case, self.config, delivery.id, problem_id=problem)
+            else:
+                desk.write(ticket, case, self.config, delivery.id)
+        except TicketRefused as error:
+            log.warning(
+                "helpdesk delivery failed for good: %s",
+                error,
+                extra={"message_id": delivery.message_id, "receiver": delivery.receiver},
+            )
+            return Outcome("failed", str(error))
+        except HelpdeskBusy as error:
+            return DeliveryFailed(f"{desk.system} ticket {ticket}: {error}", error.retry_after_s)
         except httpx.HTTPError as error:
-            return DeliveryFailed(f"helpdesk ticket {ticket_id}: {type(error).__name__}: {error}")
-        if response.status_code < 300:
-            self._receipt(delivery, ticket_id)
-            return Outcome("sent", f"ticket {ticket_id} updated")
-        if response.status_code == 404:
-            return Outcome("skipped", f"ticket {ticket_id} not found")
-        if response.status_code == 422:
-            return Outcome("skipped", f"ticket {ticket_id} refused the update: {response.text[:200]}")
-        return DeliveryFailed(
-            f"helpdesk ticket {ticket_id}: HTTP {response.status_code}", retry_after_s=retry_after(response)
-        )
+            return DeliveryFailed(f"{desk.system} ticket {ticket}: {type(error).__name__}: {error}")
+        self._receipt(delivery, desk.system, ticket)
+        return Outcome("sent", f"{desk.system} ticket {ticket} updated")
 
-    def _receipt(self, delivery: DeliveryRow, ticket_id: Any) -> None:
+    def _receipt(self, delivery: DeliveryRow, system: str, ticket_id: str) -> None:
         """Triage wrote to this ticket: a later change to its priority or category tag is a correction."""
         if self.receipts is not None:
             self.receipts.record_receipt(
                 ReceiptRow(
-                    delivery_id=delivery.id,
-                    message_id=delivery.message_id,
-                    system="zendesk",
-                    place=str(ticket_id),
+                    delivery_id=delivery.id, message_id=delivery.message_id, system=system, place=ticket_id
                 )
             )
 
-    def _problem_link(self, delivery: DeliveryRow) -> dict[str, Any]:
+    def _problem_of(self, delivery: DeliveryRow) -> str | None:
         incident = self.incidents.get(delivery.incident_id) if delivery.incident_id is not None else None
-        if incident is None or incident.problem_ticket_id is None:
-            return {}
-        return {"type": "incident", "problem_id": int(incident.problem_ticket_id)}
+        return incident.problem_ticket_id if incident is not None else None
 
     def update_incident(self, incident: IncidentRow) -> int | DeliveryFailed:
-        """Create the incident's problem ticket (once) and link every member ticket to it."""
+        """Create the incident's problem ticket (once) and link every member ticket of its helpdesk."""
+        desk = self.problems
+        if desk is None:
+            return incident.case_count
         try:
-            problem = incident.problem_ticket_id or self._problem_ticket(incident)
-            if isinstance(problem, DeliveryFailed):
-                return problem
-            if incident.problem_ticket_id is None:
-                self.incidents.problem_created(incident.id, problem)
             members = self.incidents.members(incident.id)
-            link = {"ticket": {"type": "incident", "problem_id": int(problem)}}
-            for ticket_id in dict.fromkeys(m.payload.get("ticket_id") for m in members):
-                if ticket_id in (None, ""):
-                    continue
-                response = self._request("PUT", f"/api/v2/tickets/{ticket_id}.json", json=link)
-                if response.status_code >= 300 and response.status_code not in (404, 422):
-                    return DeliveryFailed(
-                        f"linking ticket {ticket_id} to problem {problem}: HTTP {response.status_code}",
-                        retry_after_s=retry_after(response),
-                    )
+            problem = incident.problem_ticket_id
+            if problem is None:
+                problem = desk.problem_ticket(incident, members, self.config)
+                self.incidents.problem_created(incident.id, problem)
+            tickets = {
+                str(m.payload["ticket_id"]): None
+                for m in members
+                if m.payload.get("ticket_id") not in (None, "")
+                and self._desk(m.payload.get("ticket_system")) is desk
+            }
+            for ticket_id in tickets:
+                desk.link(ticket_id, problem)
+        except (HelpdeskBusy, TicketRefused) as error:
+            return DeliveryFailed(f"problem ticket: {error}", getattr(error, "retry_after_s", None))
         except httpx.HTTPError as error:
             return DeliveryFailed(f"helpdesk problem ticket: {type(error).__name__}: {error}")
         return incident.case_count
-
-    def _problem_ticket(self, incident: IncidentRow) -> str | DeliveryFailed:
-        """The problem ticket's id: found by its external id after an earlier try, else created."""
-        external_id = f"triage-incident-{incident.uid}"
-        if incident.update_attempts > 1:
-            found = self._request("GET", "/api/v2/tickets.json", params={"external_id": external_id})
-            if found.status_code < 300 and (tickets := found.json().get("tickets")):
-                return str(tickets[0]["id"])
-        view = build(incident, self.incidents.members(incident.id))
-        excerpts = "\n".join(f"- {case.get('excerpt', '')[:300]}" for case in view.excerpts)
-        body = {
-            "ticket": {
-                "subject": f"{view.count} customers report: {view.category} ({view.key})"[:200],
-                "type": "problem",
-                "priority": view.urgency,
-                "external_id": external_id,
-                "tags": [*self.config.tags, "triage_incident", f"category_{view.category}"],
-                "comment": {
-                    "public": False,
-                    "body": (
-                        f"Triage grouped {view.count} cases from {len(view.customers)} customers "
-                        f"({view.first_at:%Y-%m-%d %H:%M} to {view.last_at:%H:%M} UTC) into this problem; "
-                        f"their tickets are its incidents.\nExamples:\n{excerpts}"
-                    ),
-                },
-            }
-        }
-        response = self._request("POST", "/api/v2/tickets.json", json=body)
-        if response.status_code >= 300:
-            return DeliveryFailed(
-                f"creating the problem ticket: HTTP {response.status_code}",
-                retry_after_s=retry_after(response),
-            )
-        return str(response.json()["ticket"]["id"])
-
-    def _already_noted(self, ticket_id: Any, delivery_id: int) -> bool:
-        response = self._request("GET", f"/api/v2/tickets/{ticket_id}/comments.json")
-        if response.status_code >= 300:
-            raise httpx.HTTPStatusError("comments lookup failed", request=response.request, response=response)
-        return any(marker(delivery_id) in str(c.get("body", "")) for c in response.json().get("comments", []))
-
-    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        """One request, waiting out 429s (Retry-After) and retrying 5xx a few times."""
-        for attempt in range(4):
-            response = self.client.request(method, path, **kwargs)
-            if response.status_code != 429 and response.status_code < 500:
-                return response
-            wait = retry_after(response) or 2.0**attempt
-            if wait > MAX_WAIT_S or attempt == 3:
-                return response
-            time.sleep(wait)
-        return response
-
-
-def retry_after(response: httpx.Response) -> float | None:
-    try:
-        return float(response.headers["Retry-After"])
-    except (KeyError, ValueError):
-        return None

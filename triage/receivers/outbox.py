@@ -2,7 +2,8 @@
 
 A delivery is stored in the same transaction as its triage result, so a crash between storing and
 sending loses nothing. A lane claims deliveries (see Store.claim_deliveries), the most urgent first,
-sends them, and marks each sent, skipped, or failed (back in the queue). Lanes are independent, so a
+sends them, and marks each sent, skipped, failed (refused for good: a helpdesk ticket that is gone or
+forbidden), or hands it back to the queue (a transient failure). Lanes are independent, so a
 Slack channel that is rate-limited never holds back the results topic or another channel; receivers
 that post to the same channel share one lane, as they share the channel's rate limit.
 
@@ -173,9 +174,9 @@ class Outbox:
             if isinstance(outcome, DeliveryFailed):
                 wait = outcome.retry_after_s or min(MAX_RETRY_WAIT_S, 2.0**row.attempts)
                 retry_at = datetime.now(UTC) + timedelta(seconds=wait)
-                updates.append(DeliveryUpdate(row.id, "failed", str(outcome), retry_at))
+                updates.append(DeliveryUpdate(row.id, "retry", str(outcome), retry_at))
                 failed.append((row, outcome))
-                metrics.DELIVERIES.labels(receiver, "failed").inc()
+                metrics.DELIVERIES.labels(receiver, "retry").inc()
             else:
                 updates.append(DeliveryUpdate(row.id, outcome.status, outcome.detail))
                 metrics.DELIVERIES.labels(receiver, outcome.status).inc()

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from kafka import KafkaProducer
 
 from triage.feedback.fields import category_choices
+from triage.helpdesks import SETTINGS, configured
 from triage.receivers import email, helpdesk, pagerduty, posting, slack
 from triage.receivers.base import Sender, SkippingSender
 from triage.receivers.console import ConsoleSender
@@ -31,7 +32,7 @@ class Receivers:
         self.slack = (
             slack.make_client(settings.slack.token, settings.slack.base_url) if settings.slack.token else None
         )
-        self.helpdesk = helpdesk.make_client(settings.helpdesk) if settings.helpdesk.base_url else None
+        self.helpdesks = configured(settings)  # zendesk, gorgias, kustomer, freshdesk: those with a URL
         # the feedback buttons' category menu; None: alerts carry no buttons (clicks would reach nobody)
         buttons = settings.feedback.enabled and bool(settings.slack.app_token)
         self.categories = category_choices(settings) if buttons else None
@@ -44,8 +45,8 @@ class Receivers:
             self.results.encoder.prepare()
         if self.slack is not None:
             slack.check_token(self.slack)
-        if self.helpdesk is not None:
-            helpdesk.check_credentials(self.helpdesk)
+        if self.helpdesks:
+            helpdesk.check_all(self.helpdesks)
         if self.settings.smtp.host:
             email.check_server(self.settings.smtp)
 
@@ -71,10 +72,10 @@ class Receivers:
             elif receiver.helpdesk is not None:
                 senders[name] = (
                     helpdesk.HelpdeskSender(
-                        self.helpdesk, receiver.helpdesk, Incidents(self.store), FeedbackStore(self.store)
+                        self.helpdesks, receiver.helpdesk, Incidents(self.store), FeedbackStore(self.store)
                     )
-                    if self.helpdesk is not None
-                    else SkippingSender("the helpdesk is not configured (no TRIAGE_HELPDESK__BASE_URL)")
+                    if self.helpdesks
+                    else SkippingSender(f"no helpdesk is configured (none of {', '.join(SETTINGS.values())})")
                 )
             else:
                 senders[name] = self._beyond_slack(receiver)

@@ -11,7 +11,13 @@ from triage.report.svg import MONEY, SHARES, Segment, bars, columns, count, lege
 
 SENTIMENT_COLORS = {"negative": "#d6454f", "neutral": "#9aa5b1", "positive": "#2f9e6b"}
 URGENCY_COLORS = {"low": "#9cc3e6", "normal": "#4a7fb5", "high": "#f0a03c", "urgent": "#c0262f"}
-STATUS_COLORS = {"sent": "#2f9e6b", "pending": "#f0a03c", "sending": "#4a7fb5", "skipped": "#9aa5b1"}
+STATUS_COLORS = {
+    "sent": "#2f9e6b",
+    "pending": "#f0a03c",
+    "sending": "#4a7fb5",
+    "skipped": "#9aa5b1",
+    "failed": "#d9480f",
+}
 OTHER_COLOR = "#6c5fc7"  # values the palettes above do not know
 
 CSS = """

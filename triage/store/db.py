@@ -51,9 +51,9 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 @dataclass(frozen=True)
 class DeliveryUpdate:
     id: int
-    status: str  # "sent", "skipped" (final) or "failed" (to be tried again)
+    status: str  # "sent", "skipped", "failed" (final: refused for good) or "retry" (to be tried again)
     detail: str | None = None
-    retry_at: datetime | None = None  # with "failed": not before this time
+    retry_at: datetime | None = None  # with "retry": not before this time
 
 
 @dataclass(frozen=True)
@@ -391,7 +391,8 @@ class Store:
             )
 
     def finish_deliveries(self, updates: Iterable[DeliveryUpdate]) -> None:
-        """Record what happened: sent or skipped is final; "failed" puts the delivery back in the queue.
+        """Record what happened: sent, skipped or failed is final; "retry" puts the delivery back in the
+        queue.
 
         Rows with the same outcome are updated by one statement (a batch of results-topic deliveries
         is one UPDATE, not hundreds)."""
@@ -403,7 +404,7 @@ class Store:
         with self._transaction() as connection:
             for (status, detail, retry_at), ids in same_outcome.items():
                 values: dict[str, Any] = {"detail": detail}
-                if status == "failed":
+                if status == "retry":
                     values.update(status="pending", claimed_by=None, claimed_at=None, not_before=retry_at)
                 else:
                     values.update(status=status, sent_at=now)

@@ -52,12 +52,12 @@ class FeedbackStore:
         with self.store.session(read_only=True) as session:
             return session.get(ReceiptRow, delivery_id)
 
-    def ticket_receipt(self, ticket_id: str, at: datetime) -> ReceiptRow | None:
-        """Triage's latest write to a helpdesk ticket at or before `at` (None: triage never wrote to it)."""
+    def ticket_receipt(self, ticket_id: str, at: datetime, system: str = "zendesk") -> ReceiptRow | None:
+        """Triage's latest write to a helpdesk's ticket at or before `at` (None: triage never wrote to it)."""
         query = (
             select(ReceiptRow)
             .where(
-                ReceiptRow.system == "zendesk",
+                ReceiptRow.system == system,
                 ReceiptRow.place == str(ticket_id),
                 ReceiptRow.created_at <= at,
             )

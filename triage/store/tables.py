@@ -183,7 +183,7 @@ class ReceiptRow(Base):
 
     delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id"), primary_key=True)
     message_id: Mapped[str] = mapped_column(ForeignKey("messages.id"))
-    system: Mapped[str] = mapped_column(String(16))  # slack | zendesk
+    system: Mapped[str] = mapped_column(String(16))  # slack | zendesk | gorgias | kustomer | freshdesk
     place: Mapped[str] = mapped_column(String(128))  # a Slack channel id, or a ticket id
     ref: Mapped[str | None] = mapped_column(String(32))  # the Slack message's ts
     kind: Mapped[str | None] = mapped_column(String(16))  # the Slack alert's kind: new, follow_up, escalation
