@@ -33,6 +33,7 @@ from triage.classify.base import BackendUnavailable, LLMUnavailable, make_classi
 from triage.classify.categories import CategoriesError
 from triage.classify.evaluate import EvalDataError, LabelledFile, Task, evaluate, read_examples
 from triage.dlq_cli import dlq_app
+from triage.ingest.command import ingest as ingest_command
 from triage.kafka import BrokerUnavailable
 from triage.message import InvalidMessage, parse_message
 from triage.ops.http import OpsPortError, OpsServer
@@ -55,6 +56,7 @@ app = typer.Typer(
 app.add_typer(routes_app, name="routes")
 app.add_typer(dlq_app, name="dlq")
 app.command(name="report")(report_command)
+app.command(name="ingest")(ingest_command)
 console = Console(width=None if sys.stdout.isatty() else 160)  # piped: no terminal width to fit
 err = Console(stderr=True)
 
