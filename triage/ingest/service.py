@@ -7,6 +7,7 @@ import logging
 import threading
 
 from kafka import KafkaProducer
+from kafka.errors import KafkaError
 
 from triage import kafka
 from triage.ingest.auth import Authenticator
@@ -26,8 +27,9 @@ class IngestConfigError(Exception):
 
 
 def make_producer(settings: Settings) -> KafkaProducer:
-    """acks=all, idempotent (the client's default), and every wait bounded by the ack timeout, so that a
-    record a request gave up on is never acknowledged after its 503."""
+    """acks=all, idempotent (the client's default: its own retries write no duplicates), and every wait
+    bounded by the ack timeout: a record a request gave up on (503) has expired in the client too, and
+    is not sent once the broker is back, beside the helpdesk's retry."""
     timeout_ms = int(settings.ingest.ack_timeout_s * 1000)
     with kafka.reaching(settings.kafka):
         return KafkaProducer(
@@ -98,7 +100,10 @@ class IngestService:
         """Stop taking requests; records already sent are flushed to the broker before the producer closes."""
         self._stop.set()
         self.server.stop()
-        self.producer.close(timeout=10)
+        try:
+            self.producer.close(timeout=10)
+        except KafkaError as error:  # the broker is away: what was not acknowledged was answered 503
+            log.warning("records not flushed at stop: %s", error)
         self.store.close()
 
     def _ping(self) -> str | None:
