@@ -26,15 +26,26 @@ def left_behind(ingested: IngestedStore, message_id: str, claimed_ago_s: float, 
         )
 
 
+def claim(ingested: IngestedStore, message_id: str) -> str:
+    return ingested.apply(claims=[message_id])[message_id]
+
+
 def test_a_claim_is_busy_until_produced_then_a_duplicate(database_url: str):
     ingested = dedup(database_url)
-    assert ingested.claim("m-1") == "claimed"
-    assert ingested.claim("m-1") == "busy"  # another request is producing it
-    ingested.produced("m-1")
-    assert ingested.claim("m-1") == "duplicate"
-    assert ingested.claim("m-2") == "claimed"
-    ingested.release("m-2")  # the broker did not acknowledge: the retry may claim at once
-    assert ingested.claim("m-2") == "claimed"
+    assert claim(ingested, "m-1") == "claimed"
+    assert claim(ingested, "m-1") == "busy"  # another request is producing it
+    ingested.apply(produced=["m-1"])
+    assert claim(ingested, "m-1") == "duplicate"
+    assert claim(ingested, "m-2") == "claimed"
+    ingested.apply(released=["m-2"])  # the broker did not acknowledge: the retry may claim at once
+    assert claim(ingested, "m-2") == "claimed"
+
+
+def test_one_batch_marks_before_it_claims_and_claims_an_id_once(database_url: str):
+    ingested = dedup(database_url)
+    assert ingested.apply(claims=["a", "b", "c"]) == {"a": "claimed", "b": "claimed", "c": "claimed"}
+    found = ingested.apply(produced=["a"], released=["b"], claims=["a", "b", "c", "d", "d"])
+    assert found == {"a": "duplicate", "b": "claimed", "c": "busy", "d": "claimed"}
 
 
 def test_a_dead_claim_is_taken_over_after_its_lease_and_an_old_id_after_the_window(database_url: str):
@@ -43,10 +54,13 @@ def test_a_dead_claim_is_taken_over_after_its_lease_and_an_old_id_after_the_wind
     left_behind(ingested, "died-long-ago", claimed_ago_s=60, produced=False)
     left_behind(ingested, "produced-today", claimed_ago_s=1800, produced=True)
     left_behind(ingested, "produced-yesterday", claimed_ago_s=7200, produced=True)
-    assert ingested.claim("died-recently") == "busy"
-    assert ingested.claim("died-long-ago") == "claimed"
-    assert ingested.claim("produced-today") == "duplicate"
-    assert ingested.claim("produced-yesterday") == "claimed"
+    found = ingested.apply(claims=["died-recently", "died-long-ago", "produced-today", "produced-yesterday"])
+    assert found == {
+        "died-recently": "busy",
+        "died-long-ago": "claimed",
+        "produced-today": "duplicate",
+        "produced-yesterday": "claimed",
+    }
 
 
 def test_purge_forgets_only_what_is_past_the_window_and_a_lease(database_url: str):

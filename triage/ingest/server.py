@@ -15,7 +15,6 @@ Answers, each a one-line JSON object:
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import time
@@ -26,11 +25,11 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from triage.ingest.auth import Authenticator
+from triage.ingest.dedup import Deduplicator
 from triage.message import InvalidMessage, SupportMessage, parse_message
 from triage.ops import metrics
 from triage.settings import Settings
 from triage.store import StoreUnavailable
-from triage.store.ingested import IngestedStore
 
 log = logging.getLogger(__name__)
 Answer = tuple[int, dict[str, Any], str]  # status, JSON body, outcome label for the metric
@@ -50,13 +49,13 @@ class IngestApp:
     """The WSGI app of `POST /messages`; the ops server routes that path here."""
 
     def __init__(
-        self, settings: Settings, producer: KafkaProducer, ingested: IngestedStore, auth: Authenticator
+        self, settings: Settings, producer: KafkaProducer, dedup: Deduplicator, auth: Authenticator
     ) -> None:
         self.settings = settings
         self.topic = settings.kafka.input_topic
         self.limits = settings.ingest
         self.producer = producer
-        self.ingested = ingested
+        self.dedup = dedup
         self.auth = auth
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
@@ -97,7 +96,7 @@ class IngestApp:
     def _produce(self, message: SupportMessage, body: bytes) -> Answer:
         ids = {"message_id": message.id}
         try:
-            claim = self.ingested.claim(message.id)
+            claim = self.dedup.claim(message.id)
         except StoreUnavailable as error:
             log.warning("ingest cannot reach the store, answering 503: %s", error, extra=ids)
             return 503, {"error": "the store is unavailable; try again"}, "unavailable"
@@ -111,18 +110,11 @@ class IngestApp:
             record = future.get(timeout=self.limits.ack_timeout_s + 1)
         except KafkaError as error:
             log.warning("the broker did not acknowledge, answering 503: %s", error, extra=ids)
-            self._release(message.id)
+            self.dedup.released(message.id)
             return 503, {"error": "the broker did not acknowledge the message; try again"}, "unavailable"
-        try:
-            self.ingested.produced(message.id)
-        except StoreUnavailable as error:  # the record is safe: a retry after the lease produces it again
-            log.warning("produced, but not remembered as produced: %s", error, extra=ids)
+        self.dedup.produced(message.id)  # written with the next batch; the answer need not wait
         return (
             202,
             {"status": "accepted", **ids, "partition": record.partition, "offset": record.offset},
             ("accepted"),
         )
-
-    def _release(self, message_id: str) -> None:
-        with contextlib.suppress(StoreUnavailable):  # else the claim's lease runs out instead
-            self.ingested.release(message_id)

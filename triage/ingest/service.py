@@ -11,6 +11,7 @@ from kafka.errors import KafkaError
 
 from triage import kafka
 from triage.ingest.auth import Authenticator
+from triage.ingest.dedup import Deduplicator
 from triage.ingest.server import IngestApp
 from triage.ops.http import OpsServer, Readiness, broker_check
 from triage.settings import IngestSettings, Settings
@@ -59,8 +60,9 @@ class IngestService:
         self.producer = producer
         lease_s = ingest.ack_timeout_s + 10  # longer than any request waits for its acknowledgement
         self.ingested = IngestedStore(store, ingest.dedup_window_s, lease_s)
+        self.dedup = Deduplicator(self.ingested)
         auth = Authenticator(ingest.token, ingest.zendesk_signing_secret, ingest.signature_max_age_s)
-        app = IngestApp(settings, producer, self.ingested, auth)
+        app = IngestApp(settings, producer, self.dedup, auth)
         readiness = Readiness({"broker": broker_check(settings.kafka.bootstrap_servers), "store": self._ping})
         self._stop = threading.Event()
         self.server = OpsServer(
@@ -91,6 +93,7 @@ class IngestService:
             raise
 
     def start(self) -> IngestService:
+        self.dedup.start()
         self.server.start()
         self._purger.start()
         log.info("taking webhooks on POST /messages, port %d", self.port)
@@ -104,6 +107,7 @@ class IngestService:
             self.producer.close(timeout=10)
         except KafkaError as error:  # the broker is away: what was not acknowledged was answered 503
             log.warning("records not flushed at stop: %s", error)
+        self.dedup.stop()
         self.store.close()
 
     def _ping(self) -> str | None:

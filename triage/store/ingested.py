@@ -1,24 +1,29 @@
 """The message ids `triage ingest` took in, so that a webhook sent twice produces one record.
 
-A request claims its message id before producing (one INSERT ... ON CONFLICT), and marks it produced
-once the broker acknowledged the record. The claim is what makes two requests for the same id at once,
-on one ingest process or on several sharing the store, produce one record: the second finds the claim
-and is told to come back. A claim whose process died before the acknowledgement is taken over once
-its lease has passed; a produced id is claimable again after the dedup window.
+A request claims its message id before producing, and the id is marked produced once the broker
+acknowledged the record. The claim is what makes two requests for the same id at once, on one ingest
+process or on several sharing the store, produce one record: the second finds the claim and is told
+to come back. A claim whose process died before the mark is taken over once its lease has passed; a
+produced id is claimable again after the dedup window.
+
+The writes of many requests go in one transaction (see triage/ingest/dedup.py), hence the batches.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 
 from triage.store.db import Store
 from triage.store.tables import IngestedRow
 
 Claim = Literal["claimed", "duplicate", "busy"]
+TABLE = IngestedRow.__table__
 
 
 class IngestedStore:
@@ -26,51 +31,53 @@ class IngestedStore:
         self.store = store
         self.window = timedelta(seconds=window_s)
         self.lease = timedelta(seconds=lease_s)
-        module = postgresql if store.engine.dialect.name == "postgresql" else sqlite
-        self._insert = module.insert(IngestedRow)
+        self._dialect = postgresql if store.engine.dialect.name == "postgresql" else sqlite
 
-    def claim(self, message_id: str) -> Claim:
-        """`claimed`: this request produces the message; `duplicate`: it was produced within the window;
-        `busy`: another request is producing it right now (or died doing so less than a lease ago)."""
+    def apply(
+        self, produced: Sequence[str] = (), released: Sequence[str] = (), claims: Sequence[str] = ()
+    ) -> dict[str, Claim]:
+        """In one transaction and in this order: mark `produced` ids (the broker acknowledged them),
+        drop the claims of `released` ones (producing failed: a retry may claim at once), and claim
+        `claims`. Per claimed id: `claimed` (this request produces it), `duplicate` (produced within
+        the window) or `busy` (being produced right now, or its producer died less than a lease ago;
+        also an id claimed twice in one batch, the second time)."""
         now = datetime.now(UTC)
-        table = IngestedRow.__table__
+        with self.store.session() as session:
+            if produced:
+                session.execute(
+                    update(IngestedRow).where(IngestedRow.message_id.in_(produced)).values(produced_at=now)
+                )
+            if released:
+                session.execute(
+                    delete(IngestedRow).where(
+                        IngestedRow.message_id.in_(released), IngestedRow.produced_at.is_(None)
+                    )
+                )
+            return self._claim(session, list(dict.fromkeys(claims)), now) if claims else {}
+
+    def _claim(self, session: Session, ids: list[str], now: datetime) -> dict[str, Claim]:
         statement = (
-            self._insert.values(message_id=message_id, claimed_at=now, produced_at=None)
+            self._dialect.insert(IngestedRow)
+            .values([{"message_id": i, "claimed_at": now, "produced_at": None} for i in ids])
             .on_conflict_do_update(
-                index_elements=[table.c.message_id],
+                index_elements=[TABLE.c.message_id],
                 set_={"claimed_at": now, "produced_at": None},
                 where=or_(
-                    (table.c.produced_at.is_(None)) & (table.c.claimed_at < now - self.lease),
-                    table.c.produced_at < now - self.window,
+                    (TABLE.c.produced_at.is_(None)) & (TABLE.c.claimed_at < now - self.lease),
+                    TABLE.c.produced_at < now - self.window,
                 ),
             )
-            .returning(table.c.message_id)
+            .returning(TABLE.c.message_id)
         )
-        with self.store.session() as session:
-            if session.execute(statement).first() is not None:
-                return "claimed"
-            produced = session.execute(
-                select(table.c.produced_at).where(table.c.message_id == message_id)
-            ).first()
-        return "duplicate" if produced is not None and produced[0] is not None else "busy"
-
-    def produced(self, message_id: str) -> None:
-        """The broker acknowledged the record: the id is a duplicate from now on."""
-        with self.store.session() as session:
-            session.execute(
-                update(IngestedRow)
-                .where(IngestedRow.message_id == message_id)
-                .values(produced_at=datetime.now(UTC))
+        claimed = set(session.scalars(statement))
+        others = [i for i in ids if i not in claimed]
+        produced = set()
+        if others:
+            query = select(TABLE.c.message_id).where(
+                TABLE.c.message_id.in_(others), TABLE.c.produced_at.is_not(None)
             )
-
-    def release(self, message_id: str) -> None:
-        """Producing failed: the helpdesk's retry may claim the id at once."""
-        with self.store.session() as session:
-            session.execute(
-                delete(IngestedRow).where(
-                    IngestedRow.message_id == message_id, IngestedRow.produced_at.is_(None)
-                )
-            )
+            produced = set(session.scalars(query))
+        return {i: "claimed" if i in claimed else "duplicate" if i in produced else "busy" for i in ids}
 
     def purge(self) -> int:
         """Forget ids older than the window and a lease: nothing would refuse them any more."""
