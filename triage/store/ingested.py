@@ -15,9 +15,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import Connection, delete, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
 
 from triage.store.db import Store
 from triage.store.tables import IngestedRow
@@ -39,26 +38,25 @@ class IngestedStore:
         """In one transaction and in this order: mark `produced` ids (the broker acknowledged them),
         drop the claims of `released` ones (producing failed: a retry may claim at once), and claim
         `claims`. Per claimed id: `claimed` (this request produces it), `duplicate` (produced within
-        the window) or `busy` (being produced right now, or its producer died less than a lease ago;
-        also an id claimed twice in one batch, the second time)."""
+        the window) or `busy` (being produced right now, or its producer died less than a lease ago)."""
         now = datetime.now(UTC)
         with self.store.session() as session:
+            connection = session.connection()  # Core statements: no ORM bookkeeping per row
             if produced:
-                session.execute(
-                    update(IngestedRow).where(IngestedRow.message_id.in_(produced)).values(produced_at=now)
+                connection.execute(
+                    update(TABLE).where(TABLE.c.message_id.in_(produced)).values(produced_at=now)
                 )
             if released:
-                session.execute(
-                    delete(IngestedRow).where(
-                        IngestedRow.message_id.in_(released), IngestedRow.produced_at.is_(None)
-                    )
+                connection.execute(
+                    delete(TABLE).where(TABLE.c.message_id.in_(released), TABLE.c.produced_at.is_(None))
                 )
-            return self._claim(session, list(dict.fromkeys(claims)), now) if claims else {}
+            return self._claim(connection, list(dict.fromkeys(claims)), now) if claims else {}
 
-    def _claim(self, session: Session, ids: list[str], now: datetime) -> dict[str, Claim]:
+    def _claim(self, connection: Connection, ids: list[str], now: datetime) -> dict[str, Claim]:
+        """One INSERT ... ON CONFLICT DO UPDATE for all the ids (executemany: compiled once, whatever
+        their number); the update takes over a dead claim or an id produced before the window."""
         statement = (
-            self._dialect.insert(IngestedRow)
-            .values([{"message_id": i, "claimed_at": now, "produced_at": None} for i in ids])
+            self._dialect.insert(TABLE)
             .on_conflict_do_update(
                 index_elements=[TABLE.c.message_id],
                 set_={"claimed_at": now, "produced_at": None},
@@ -69,18 +67,19 @@ class IngestedStore:
             )
             .returning(TABLE.c.message_id)
         )
-        claimed = set(session.scalars(statement))
+        rows = [{"message_id": i, "claimed_at": now, "produced_at": None} for i in ids]
+        claimed = set(connection.scalars(statement, rows))
         others = [i for i in ids if i not in claimed]
         produced = set()
         if others:
             query = select(TABLE.c.message_id).where(
                 TABLE.c.message_id.in_(others), TABLE.c.produced_at.is_not(None)
             )
-            produced = set(session.scalars(query))
+            produced = set(connection.scalars(query))
         return {i: "claimed" if i in claimed else "duplicate" if i in produced else "busy" for i in ids}
 
     def purge(self) -> int:
         """Forget ids older than the window and a lease: nothing would refuse them any more."""
         cutoff = datetime.now(UTC) - self.window - self.lease
         with self.store.session() as session:
-            return session.execute(delete(IngestedRow).where(IngestedRow.claimed_at < cutoff)).rowcount
+            return session.connection().execute(delete(TABLE).where(TABLE.c.claimed_at < cutoff)).rowcount
