@@ -28,14 +28,20 @@ class IngestConfigError(Exception):
 
 
 def make_producer(settings: Settings) -> KafkaProducer:
-    """acks=all, idempotent (the client's default: its own retries write no duplicates), and every wait
-    bounded by the ack timeout: a record a request gave up on (503) has expired in the client too, and
-    is not sent once the broker is back, beside the helpdesk's retry."""
+    """acks=all, and every wait bounded by the ack timeout: a record a request gave up on (503) has
+    expired in the client too, and is not sent once the broker is back, beside the helpdesk's retry.
+
+    Not idempotent: when a batch that was being retried expires (the broker away), kafka-python 3.0's
+    idempotent producer drops its producer id, and until it gets a new one it neither sends nor
+    expires anything; in our outage drills it never got one after the broker came back, and every
+    request timed out. A record the client sends twice after a lost acknowledgement is one more
+    duplicate the worker ignores (it stores each message id once)."""
     timeout_ms = int(settings.ingest.ack_timeout_s * 1000)
     with kafka.reaching(settings.kafka):
         return KafkaProducer(
             **kafka.client_config(settings.kafka),
             acks="all",
+            enable_idempotence=False,
             linger_ms=LINGER_MS,
             request_timeout_ms=timeout_ms - LINGER_MS,
             delivery_timeout_ms=timeout_ms,
