@@ -316,6 +316,50 @@ class HTTPSettings(Section):
     )
 
 
+class IngestSettings(Section):
+    port: int = Field(
+        8090,
+        ge=0,
+        le=65535,
+        description="`triage ingest`: `POST /messages`, `/healthz`, `/readyz`, `/metrics`",
+    )
+    token: str = Field(
+        "",
+        description=(
+            "the bearer token helpdesks other than Zendesk send (`Authorization: Bearer ...`); empty: no "
+            "bearer token is accepted"
+        ),
+    )
+    zendesk_signing_secret: str = Field(
+        "",
+        description=(
+            "the Zendesk webhook's signing secret, to check `X-Zendesk-Webhook-Signature`; empty: no Zendesk "
+            "signature is accepted"
+        ),
+    )
+    signature_max_age_s: float = Field(
+        300.0,
+        gt=0,
+        description="a Zendesk signature timestamp further than this from now is refused (replays)",
+    )
+    max_request_bytes: int = Field(
+        1_000_000,
+        ge=1024,
+        le=1_000_000,
+        description="larger requests are refused with 413 (Kafka's default record limit is 1 MB)",
+    )
+    ack_timeout_s: float = Field(
+        5.0,
+        gt=0,
+        le=60,
+        description="longest wait for the broker's acknowledgement before 503 (Zendesk gives up after 10 s)",
+    )
+    retry_after_s: int = Field(10, ge=1, description="the Retry-After of a 503 answer")
+    dedup_window_s: float = Field(
+        86_400.0, gt=0, description="a message id sent again within this time produces no second record"
+    )
+
+
 class WorkerSettings(Section):
     concurrency: int = Field(32, ge=1, le=1024, description="messages handled at once (one per conversation)")
     max_in_flight: int | None = Field(
@@ -393,6 +437,9 @@ class Settings(BaseSettings):
         default_factory=SchemaRegistrySettings, description="where Avro / Protobuf / JSON Schema schemas live"
     )
     http: HTTPSettings = Field(default_factory=HTTPSettings, description="the health and metrics server")
+    ingest: IngestSettings = Field(
+        default_factory=IngestSettings, description="`triage ingest`, the webhook endpoint helpdesks post to"
+    )
     worker: WorkerSettings = Field(default_factory=WorkerSettings, description="concurrency, limits, retries")
     log: LogSettings = Field(default_factory=LogSettings, description="the log's level and format")
     store_original_text: bool = Field(

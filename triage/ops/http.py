@@ -33,9 +33,12 @@ class OpsPortError(Exception):
 
 class _Server(ThreadingMixIn, WSGIServer):
     daemon_threads = True
+    request_queue_size = 128  # listen backlog: a burst of webhooks must not wait for SYN retries
 
 
 class _QuietHandler(WSGIRequestHandler):
+    disable_nagle_algorithm = True  # the status line, headers and body go out as separate writes
+
     def log_message(self, *_args: Any) -> None:  # probes every few seconds would flood the log
         pass
 
@@ -84,8 +87,13 @@ class Readiness:
             return f"{name}: {type(error).__name__}: {error}"
 
 
-def make_app(alive: Callable[[], bool], readiness: Readiness) -> Callable[..., Iterable[bytes]]:
+App = Callable[..., Iterable[bytes]]
+
+
+def make_app(alive: Callable[[], bool], readiness: Readiness, routes: dict[str, App] | None = None) -> App:
+    """The three endpoints, and `routes` (path: WSGI app) of a command that serves more on its port."""
     metrics_app = make_wsgi_app()
+    routes = routes or {}
 
     def text(start_response: Callable, status: str, body: str) -> list[bytes]:
         start_response(status, [("Content-Type", "text/plain; charset=utf-8")])
@@ -93,6 +101,8 @@ def make_app(alive: Callable[[], bool], readiness: Readiness) -> Callable[..., I
 
     def app(environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
+        if path in routes:
+            return routes[path](environ, start_response)
         if path == "/healthz":
             return text(
                 start_response, *(("200 OK", "ok\n") if alive() else ("503 Service Unavailable", "stuck\n"))
@@ -114,16 +124,24 @@ class OpsServer:
     """The endpoints in a daemon thread; port 0 picks a free port (see .port)."""
 
     def __init__(
-        self, port: int, alive: Callable[[], bool], readiness: Readiness, host: str = "0.0.0.0"
+        self,
+        port: int,
+        alive: Callable[[], bool],
+        readiness: Readiness,
+        host: str = "0.0.0.0",
+        routes: dict[str, App] | None = None,
+        setting: str = "TRIAGE_HTTP__PORT",
     ) -> None:
         try:
             self._server = make_server(
-                host, port, make_app(alive, readiness), server_class=_Server, handler_class=_QuietHandler
+                host,
+                port,
+                make_app(alive, readiness, routes),
+                server_class=_Server,
+                handler_class=_QuietHandler,
             )
         except OSError as error:
-            raise OpsPortError(
-                f"cannot serve /healthz and /metrics on TRIAGE_HTTP__PORT={port}: {error}"
-            ) from None
+            raise OpsPortError(f"cannot serve /healthz and /metrics on {setting}={port}: {error}") from None
         self.port = self._server.server_port
         self._thread = threading.Thread(target=self._server.serve_forever, name="ops-http", daemon=True)
 

@@ -69,3 +69,14 @@ FEEDBACK_REFUSED = Counter(
     "Slack clicks refused and stored nothing (unknown message, malformed payload, wrong channel)",
     ["reason"],
 )
+INGEST_REQUESTS = Counter(
+    "triage_ingest_requests",
+    "`triage ingest` answers to POST /messages by outcome (accepted, duplicate, unauthorized, invalid, "
+    "too_large, unavailable, busy)",
+    ["outcome"],
+)
+INGEST_SECONDS = Histogram(
+    "triage_ingest_seconds",
+    "Time from a webhook's request to its answer, the broker's acknowledgement included",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)

@@ -222,3 +222,15 @@ class CursorRow(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     position: Mapped[str] = mapped_column(String(256))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class IngestedRow(Base):
+    """A message id `triage ingest` took in: claimed before it is produced, `produced_at` set once the
+    broker acknowledged the record. A second webhook with the same id within the dedup window finds it
+    and produces nothing."""
+
+    __tablename__ = "ingested_messages"
+
+    message_id: Mapped[str] = mapped_column(String(256), primary_key=True)
+    claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    produced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

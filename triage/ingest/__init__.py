@@ -1,0 +1,1 @@
+"""`triage ingest`: helpdesk webhooks in, records on the input topic out (docs/ingest.md)."""
