@@ -27,7 +27,8 @@ OUTBOX_OLDEST_AGE = Gauge(
 )
 CLASSIFIER_FALLBACKS = Counter(
     "triage_classifier_fallbacks",
-    "Messages classified by the fallback model because the LLM was unavailable",
+    "Messages classified by the fallback model because the LLM was unavailable (error, circuit_open)"
+    " or held back by the daily budget (budget)",
     ["reason"],
 )
 ROUTING_RELOADS = Counter(
@@ -58,4 +59,15 @@ FEEDBACK_REFUSED = Counter(
     "triage_feedback_refused",
     "Slack clicks refused and stored nothing (unknown message, malformed payload, wrong channel)",
     ["reason"],
+)
+LLM_SPEND_TODAY = Gauge(
+    "triage_llm_spend_today_usd", "LLM spend since 00:00 UTC (every worker of the store), in US dollars"
+)
+LLM_DAILY_BUDGET = Gauge(
+    "triage_llm_daily_budget_usd", "TRIAGE_LLM__DAILY_BUDGET_USD, the daily cap on LLM spend (0: none)"
+)
+CASCADE_DECISIONS = Counter(
+    "triage_cascade_messages",
+    "Messages the cascade judged, by why it asked the LLM (flagged, unsure, category) or `no`",
+    ["asked"],
 )
