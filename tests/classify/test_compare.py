@@ -31,7 +31,14 @@ def llm_env(server: FakeOpenAI) -> dict[str, str]:
 
 def test_eval_compare_prints_the_backends_side_by_side(server):
     done = triage(
-        "eval", "--compare", "embedded,cascade,llm", SUPPORT, "--limit", str(ROWS), cwd=REPO, env=llm_env(server)
+        "eval",
+        "--compare",
+        "embedded,cascade,llm",
+        SUPPORT,
+        "--limit",
+        str(ROWS),
+        cwd=REPO,
+        env=llm_env(server),
     )
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
@@ -48,7 +55,15 @@ def test_eval_compare_prints_the_backends_side_by_side(server):
 
 def test_eval_backend_cascade_reports_the_share_sent_to_the_llm_and_the_cost(server):
     done = triage(
-        "eval", SUPPORT, "--task", "urgency", "--backend", "cascade", "--limit", str(ROWS), "--json",
+        "eval",
+        SUPPORT,
+        "--task",
+        "urgency",
+        "--backend",
+        "cascade",
+        "--limit",
+        str(ROWS),
+        "--json",
         cwd=REPO,
         env=llm_env(server),
     )
