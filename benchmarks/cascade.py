@@ -98,8 +98,8 @@ def threshold(csv_file: Path) -> None:
         if extra <= BUDGET_POINTS:
             chosen = float(t)
         print(
-            f"{t:9.3f}  {sent.mean():10.1%}  {extra * 100:12.1f} pt  {(sent & missed).sum():>9d} of {missed.sum()}"
-            f"  {(sent & wrong).sum():>10d} of {wrong.sum()}"
+            f"{t:9.3f}  {sent.mean():10.1%}  {extra * 100:12.1f} pt  "
+            f"{(sent & missed).sum():>9d} of {missed.sum()}  {(sent & wrong).sum():>10d} of {wrong.sum()}"
         )
     print(f"chosen: {chosen} (the largest within {BUDGET_POINTS * 100:.0f} points of the flagged share)")
 
@@ -141,11 +141,15 @@ def compare(csv_file: Path, backends: str) -> None:
         print(f"{key:22}" + "".join(f"{r[key]:>12}" for r in reports))
     for report in reports:
         urgent = report["per_class"].get("urgent", {})
-        print(f"{report['backend']}: urgent recall {urgent.get('recall')}, precision {urgent.get('precision')}")
+        print(
+            f"{report['backend']}: urgent recall {urgent.get('recall')}, precision {urgent.get('precision')}"
+        )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("what", choices=["threshold", "compare", "serve"])
     parser.add_argument("csv", type=Path)
     parser.add_argument("--backends", default="embedded,cascade,llm")

@@ -89,7 +89,9 @@ def test_a_clearly_ordinary_message_never_reaches_the_llm(embedded, server):
 
 def test_a_message_called_urgent_is_always_asked_and_the_llm_decides(embedded, server):
     classifier = cascade(embedded, server, AskRule(ask_below=0.0, category_below=0.0))
-    message = SupportMessage(id="m", body="Production is down for all our customers, checkout fails with 500!")
+    message = SupportMessage(
+        id="m", body="Production is down for all our customers, checkout fails with 500!"
+    )
     assert embedded.classify(message).urgency in ("high", "urgent")
     result = classifier.classify(message)
     assert len(server.requests) == 1 and (result.decided_by, result.urgency) == ("llm", "normal")
@@ -114,7 +116,9 @@ route:
 """
     )
     assert routed_categories(routes, NAMES) == {"billing", "outage", "bug", "account_access"}
-    assert routed_categories(tree("receivers: [{name: a, console: {}}]\nroute: {receiver: a}"), NAMES) == set()
+    assert (
+        routed_categories(tree("receivers: [{name: a, console: {}}]\nroute: {receiver: a}"), NAMES) == set()
+    )
 
 
 def test_an_unsure_category_the_routing_file_matches_on_is_asked(embedded, server):

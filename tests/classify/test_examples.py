@@ -19,7 +19,9 @@ from triage.store.tables import LabelRow, MessageRow, TriageRow
 
 CATEGORIES = [
     Category("billing", "invoices and charges", ("I was billed twice this month", "Where is my invoice?")),
-    Category("shipping", "parcels and delivery", ("My parcel never arrived", "Tracking number shows nothing")),
+    Category(
+        "shipping", "parcels and delivery", ("My parcel never arrived", "Tracking number shows nothing")
+    ),
     Category("outage", "the service is down", ("Nothing loads for any of our users", "API returns 503")),
 ]
 EXAMPLE_BLOCK = re.compile(rf'<{EXAMPLE}((?: \w+="[^"]*")*)>\n(.*?)\n</{EXAMPLE}>', re.S)
@@ -145,7 +147,10 @@ def test_the_system_prompt_is_byte_identical_and_examples_follow_a_stable_prefix
     assert first["messages"][1]["content"] != second["messages"][1]["content"]
     for request in (first, second):
         assert request["messages"][1]["content"].startswith(PREFIX)
-    assert examples_in(first)[0][0] == ' category="shipping"' and examples_in(second)[0][0] == ' category="outage"'
+    assert (
+        examples_in(first)[0][0] == ' category="shipping"'
+        and examples_in(second)[0][0] == ' category="outage"'
+    )
 
 
 def test_labels_given_later_reach_the_prompt_after_the_refresh(server, store, encoder):

@@ -93,8 +93,8 @@ class DailyBudget:
         if spent < self.cap_usd:
             return []
         return [
-            f"degraded: LLM daily budget ${self.cap_usd:.2f} reached (${spent:.4f} spent today); the embedded "
-            "model answers (degraded) until 00:00 UTC"
+            f"degraded: LLM daily budget ${self.cap_usd:.2f} reached (${spent:.4f} spent today); "
+            "the embedded model answers until 00:00 UTC"
         ]
 
     def spent_today(self) -> float:
@@ -106,7 +106,9 @@ class DailyBudget:
         today = self.now().astimezone(UTC).date()
         if today != self._day:
             self._day, self._stored, self._own, self._since_read, self._read_at = today, 0.0, 0.0, 0.0, None
-        if self.store is not None and (self._read_at is None or time.monotonic() - self._read_at >= self.read_s):
+        if self.store is not None and (
+            self._read_at is None or time.monotonic() - self._read_at >= self.read_s
+        ):
             self._stored = stored_spend(self.store, today)
             self._since_read = 0.0
             self._read_at = time.monotonic()

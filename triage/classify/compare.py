@@ -27,7 +27,9 @@ def parse_backends(value: str) -> list[str]:
     return names
 
 
-def compare(settings: Settings, backends: list[str], data: LabelledFile, task: Task, workers: int) -> list[dict]:
+def compare(
+    settings: Settings, backends: list[str], data: LabelledFile, task: Task, workers: int
+) -> list[dict]:
     """One evaluate() report per backend, each with its `backend`."""
     reports = []
     for backend in backends:

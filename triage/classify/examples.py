@@ -134,7 +134,9 @@ class ExampleBank:
                 return
             self._read_at = self.clock()
             query = (
-                select(LabelRow.id, LabelRow.message_id, LabelRow.field, LabelRow.team_value, MessageRow.parsed)
+                select(
+                    LabelRow.id, LabelRow.message_id, LabelRow.field, LabelRow.team_value, MessageRow.parsed
+                )
                 .join(MessageRow, MessageRow.id == LabelRow.message_id)
                 .where(LabelRow.id > self._last_label_id, LabelRow.field.in_(("urgency", "category")))
                 .order_by(LabelRow.id)
