@@ -3,8 +3,9 @@
     python benchmarks/cascade.py threshold data/support_examples.csv   # choose TRIAGE_CASCADE__ASK_BELOW
     python benchmarks/cascade.py compare data/support_examples.csv     # embedded, cascade, llm side by side
 
-`threshold`: out-of-fold urgency confidences (5 folds: a head trained with `triage train`'s method on
-four fifths scores the fifth it did not see; no row is scored by a head that saw it), then, for each
+`threshold`: out-of-fold urgency confidences (5 folds grouped by scenario, the CSV's `group`: a head
+trained with `triage train`'s method on four fifths scores the fifth it did not see, and no message is
+scored by a head that saw it or its translations), then, for each
 candidate threshold, the share of messages the cascade would send to the LLM (called high/urgent, or
 less confident than the threshold) and how many of the embedded model's out-of-fold mistakes are among
 them. The default is the largest threshold whose share stays within BUDGET_POINTS of the flagged share.
@@ -68,18 +69,23 @@ def serve(csv_file: Path) -> None:
 
 
 def threshold(csv_file: Path) -> None:
-    from sklearn.model_selection import StratifiedKFold
+    import csv
+
+    from sklearn.model_selection import StratifiedGroupKFold
 
     from triage.classify.embedded import Encoder, message_text
     from triage.classify.evaluate import read_examples
     from triage.classify.train import train
 
     examples = read_examples(csv_file, "urgency").examples
+    with csv_file.open(encoding="utf-8", newline="") as handle:
+        groups = [row["group"] for row in csv.DictReader(handle) if row["text"].strip()]
     target = np.array([example.label == "urgent" for example in examples])
     encoder = Encoder()
     embeddings = encoder.encode([message_text(example.as_message()) for example in examples])
     confidence, flagged = np.zeros(len(examples)), np.zeros(len(examples), bool)
-    for train_idx, test_idx in StratifiedKFold(5, shuffle=True, random_state=0).split(embeddings, target):
+    folds = StratifiedGroupKFold(5, shuffle=True, random_state=0)
+    for train_idx, test_idx in folds.split(embeddings, target, groups):
         head = train(encoder, [examples[i] for i in train_idx], "urgency").head
         p = head.probabilities(embeddings[test_idx])[:, 1]
         flagged[test_idx] = p >= head.threshold
