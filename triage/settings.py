@@ -190,7 +190,7 @@ class LLMSettings(Section):
 
 class CascadeSettings(Section):
     ask_below: float = Field(
-        0.925,
+        0.9,
         ge=0,
         le=1,
         description=(

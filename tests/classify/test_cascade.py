@@ -14,7 +14,7 @@ from triage.classify.fallback import CircuitBreaker, FallbackClassifier
 from triage.classify.llm import FENCE, LLMClassifier, fence
 from triage.message import SupportMessage
 from triage.routing import Vocabulary, parse_routing
-from triage.settings import ClassifierSettings, LLMSettings
+from triage.settings import CascadeSettings, ClassifierSettings, LLMSettings
 
 SUPPORT = Path(__file__).parents[2] / "data" / "support_examples.csv"
 CATEGORIES = load_categories(ClassifierSettings())
@@ -76,7 +76,7 @@ def test_on_a_labelled_file_the_llm_is_asked_exactly_for_the_flagged_and_the_uns
 
 
 def test_a_clearly_ordinary_message_never_reaches_the_llm(embedded, server):
-    classifier = cascade(embedded, server, AskRule(ask_below=0.925, category_below=0.6))
+    classifier = cascade(embedded, server, AskRule.from_settings(CascadeSettings(), frozenset()))  # defaults
     for body in (
         "Thanks a lot, the problem is fixed now. Great support!",
         "How do I change the language of my invoices?",
