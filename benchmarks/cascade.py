@@ -1,6 +1,7 @@
 """The cascade on a labelled file: how many messages it sends to the LLM, what that costs, its CPU.
 
     python benchmarks/cascade.py threshold data/support_examples.csv   # choose TRIAGE_CASCADE__ASK_BELOW
+    python benchmarks/cascade.py category data/support_examples.csv    # choose ..._CATEGORY_BELOW
     python benchmarks/cascade.py compare data/support_examples.csv     # embedded, cascade, llm side by side
 
 `threshold`: out-of-fold urgency confidences (5 folds grouped by scenario, the CSV's `group`: a head
@@ -110,6 +111,37 @@ def threshold(csv_file: Path) -> None:
     print(f"chosen: {chosen} (the largest within {BUDGET_POINTS * 100:.0f} points of the flagged share)")
 
 
+def category(csv_file: Path, routed: set[str]) -> None:
+    """The category head is fitted on the categories file, not on these messages: each message is
+    unseen. For each threshold, the share whose category probability is below it (asked, in the worst
+    case where the routing file matches on every category) and the category mistakes among them; then
+    the share asked for its category alone (not flagged, not unsure) when the routing file matches on
+    `routed`."""
+    from triage.classify.cascade import AskRule
+    from triage.classify.embedded import EmbeddedClassifier
+    from triage.classify.evaluate import read_examples
+    from triage.settings import CascadeSettings, ClassifierSettings
+
+    examples = read_examples(csv_file, "category").examples
+    model = EmbeddedClassifier.load(ClassifierSettings())
+    assessed = [model.assess(example.as_message(i)) for i, example in enumerate(examples)]
+    p = np.array([a.category_probability for a in assessed])
+    wrong = np.array([a.triage.category != e.label for a, e in zip(assessed, examples, strict=True)])
+    print(f"{len(examples)} messages, category mistakes {wrong.sum()} ({wrong.mean():.1%})")
+    rule = AskRule.from_settings(CascadeSettings(), frozenset(routed))
+    other = np.array([rule.reason(a) in ("flagged", "unsure") for a in assessed])
+    touches = np.array([bool({a.triage.category, a.runner_up} & routed) for a in assessed])
+    names = ", ".join(sorted(routed))
+    print(f"category_below  below it  mistakes among them  asked for the category alone ({names})")
+    for t in (0.1, 0.125, 0.15, 0.175, 0.2, 0.225, 0.25, 0.3, 0.4):
+        below = p < t
+        alone = below & touches & ~other
+        print(
+            f"{t:14.3f}  {below.mean():8.1%}  {(below & wrong).sum():>9d} of {wrong.sum()}"
+            f"  {alone.mean():>10.1%} ({(alone & wrong).sum()} of them wrong)"
+        )
+
+
 def compare(csv_file: Path, backends: str) -> None:
     child = subprocess.Popen(
         [sys.executable, __file__, "serve", str(csv_file)],
@@ -156,14 +188,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("what", choices=["threshold", "compare", "serve"])
+    parser.add_argument("what", choices=["threshold", "category", "compare", "serve"])
     parser.add_argument("csv", type=Path)
     parser.add_argument("--backends", default="embedded,cascade,llm")
+    parser.add_argument("--routed", default="billing,security,cancellation", help="for `category`")
     args = parser.parse_args()
     if args.what == "serve":
         serve(args.csv)
     elif args.what == "threshold":
         threshold(args.csv)
+    elif args.what == "category":
+        category(args.csv, set(args.routed.split(",")))
     else:
         compare(args.csv, args.backends)
 

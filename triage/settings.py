@@ -199,7 +199,7 @@ class CascadeSettings(Section):
         ),
     )
     category_below: float = Field(
-        0.6,
+        0.15,
         ge=0,
         le=1,
         description=(
