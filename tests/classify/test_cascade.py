@@ -132,6 +132,20 @@ def test_an_unsure_category_the_routing_file_matches_on_is_asked(embedded, serve
     assert classifier.classify(message).decided_by == "embedded" and len(server.requests) == 1
 
 
+def test_a_reloaded_routing_file_changes_the_categories_asked_about(embedded, server):
+    classifier = cascade(embedded, server, AskRule(ask_below=0.5, category_below=0.2))
+    assert classifier.rule.routed == frozenset()
+    classifier.use_routes(
+        tree(
+            "receivers: [{name: a, console: {}}, {name: b, console: {}}]\n"
+            "route: {receiver: a, routes: [{matchers: ['category =~ \"bill.*|refund\"'], receiver: b}]}"
+        )
+    )
+    assert classifier.rule == AskRule(
+        ask_below=0.5, category_below=0.2, routed=frozenset({"billing", "refund"})
+    )
+
+
 def test_an_llm_outage_leaves_the_embedded_answer_degraded(embedded, server):
     server.push(*[Reply(status=500)] * 3)
     classifier = cascade(embedded, server, AskRule(ask_below=1.0, category_below=0.0))

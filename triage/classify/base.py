@@ -59,7 +59,8 @@ def _with_llm(settings: Settings, store: Store | None) -> Classifier:
     llm = settings.llm
     categories = load_categories(settings.classifier)
     cascade = settings.classifier.backend == "cascade"
-    fallback = _offline("embedded" if cascade else settings.classifier.fallback, settings)
+    embedded = EmbeddedClassifier.load(settings.classifier) if cascade else None
+    fallback = embedded or _offline(settings.classifier.fallback, settings)
     examples = None
     if llm.examples:
         encoder = getattr(fallback, "encoder", None) or Encoder()
@@ -71,15 +72,14 @@ def _with_llm(settings: Settings, store: Store | None) -> Classifier:
         CircuitBreaker(llm.breaker_failures, llm.breaker_cooldown_s),
         budget,
     )
-    if not cascade:
+    if embedded is None:
         return guarded
     from triage.classify.cascade import AskRule, CascadeClassifier, routed_categories
     from triage.routing import Vocabulary, load_routing
 
-    assert isinstance(fallback, EmbeddedClassifier)
     tree = load_routing(settings.routing_path(), Vocabulary.from_settings(settings))
-    routed = routed_categories(tree, fallback.category.classes)
-    return CascadeClassifier(fallback, guarded, AskRule.from_settings(settings.cascade, routed))
+    routed = routed_categories(tree, embedded.category.classes)
+    return CascadeClassifier(embedded, guarded, AskRule.from_settings(settings.cascade, routed))
 
 
 def _offline(backend: str, settings: Settings) -> Classifier:
