@@ -124,7 +124,7 @@ def one_line_errors(logged: bool = False) -> Iterator[None]:
         raise typer.Exit(2) from None
 
 
-Backend = Literal["rules", "embedded", "llm"]
+Backend = Literal["rules", "embedded", "llm", "cascade"]
 
 
 def _settings() -> Settings:
@@ -436,6 +436,14 @@ def eval_(
         bool, typer.Option("--from-store", help="the team's labels in the store, not a CSV (every task)")
     ] = False,
     since: Annotated[str, typer.Option(help="with --from-store: labels given since, e.g. 90d")] = "90d",
+    compare: Annotated[
+        str | None,
+        typer.Option(
+            metavar="BACKENDS",
+            help="e.g. embedded,cascade,llm: each on the CSV, side by side, with the share sent to the LLM, "
+            "cost and CPU (--task default: urgency)",
+        ),
+    ] = None,
 ) -> None:
     """Score a classifier on a labelled CSV, or on the team's labels in the store.
 
@@ -446,12 +454,14 @@ def eval_(
             from triage.feedback.store_commands import eval_from_store
 
             return eval_from_store(task, since, as_json)
+        if compare is not None:
+            return _compare(compare, csv_file, task or "urgency", limit, as_json)
         task = _csv_task(csv_file, task)
         settings = _classifier_settings(backend)
         data = read_examples(csv_file, task)
         data = LabelledFile(data.examples[:limit], data.empty_lines)
         classifier = make_classifier(settings)
-        workers = settings.worker.concurrency if settings.classifier.backend == "llm" else 1
+        workers = settings.worker.concurrency if settings.classifier.backend in ("llm", "cascade") else 1
         with console.status(f"classifying {len(data.examples)} messages with {classifier.name}"):
             report = evaluate(classifier, data, task, workers=workers, errors=errors)
     if as_json:
@@ -512,6 +522,22 @@ def train_(
     console.print(f"saved {path}: {trained.n} rows, {score}{details}{skipped}")
 
 
+def _compare(backends: str, csv_file: Path | None, task: Task, limit: int | None, as_json: bool) -> None:
+    from triage.classify import compare
+
+    names = compare.parse_backends(backends)
+    task = _csv_task(csv_file, task)
+    settings = _classifier_settings(None)
+    data = read_examples(csv_file, task)
+    data = LabelledFile(data.examples[:limit], data.empty_lines)
+    with console.status(f"classifying {len(data.examples)} messages with {', '.join(names)}"):
+        reports = compare.compare(settings, names, data, task, settings.worker.concurrency)
+    if as_json:
+        print(json.dumps(reports, ensure_ascii=False))
+    else:
+        compare.show(console, reports)
+
+
 def _csv_task(csv_file: Path | None, task: Task | None) -> Task:
     """A CSV command needs the CSV and --task."""
     if csv_file is None:
@@ -568,8 +594,10 @@ def _show_report(report: dict) -> None:
         console.print(mistakes)
     console.print(
         f"tokens: {report['prompt_tokens']} prompt, {report['completion_tokens']} completion; "
-        f"cost ${report['cost_usd']:.4f}; degraded {report['degraded']}; "
-        f"{report['messages_per_s']} messages/s"
+        f"cost ${report['cost_usd']:.4f} (${report['cost_usd_per_1000']:.4f} per 1,000); "
+        f"sent to the LLM {report['llm_share']:.1%} (called high/urgent {report['flagged_share']:.1%}); "
+        f"degraded {report['degraded']}; {report['messages_per_s']} messages/s, "
+        f"{report['cpu_s_per_1000']} CPU s per 1,000"
     )
 
 

@@ -85,6 +85,7 @@ class Triage(BaseModel):
     summary: str = Field(max_length=200)
     confidence: float = Field(ge=0.0, le=1.0)
     model: str
+    decided_by: Literal["embedded", "llm"] | None = None  # which kind of model made the call (None: rules)
     degraded: bool = False
     prompt_tokens: int = 0
     completion_tokens: int = 0

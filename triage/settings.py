@@ -99,9 +99,12 @@ class KafkaSettings(Section):
 
 
 class ClassifierSettings(Section):
-    backend: Literal["rules", "embedded", "llm"] = Field(
+    backend: Literal["rules", "embedded", "llm", "cascade"] = Field(
         "embedded",
-        description="`embedded` (offline model), `llm` (OpenAI-compatible), `rules` (keyword baseline)",
+        description=(
+            "`embedded` (offline model), `llm` (OpenAI-compatible), `cascade` (the embedded model, and the "
+            "LLM where its answer can change who is woken or where a case goes), `rules` (keyword baseline)"
+        ),
     )
     model_dir: Path | None = Field(
         None, description="heads from `triage train`; heads missing there come from the package"
@@ -169,6 +172,47 @@ class LLMSettings(Section):
         },
         description=(
             "USD per million input, cached input and output tokens, by model name; a model not listed costs 0"
+        ),
+    )
+    examples: int = Field(
+        8,
+        ge=0,
+        le=50,
+        description=(
+            "the team's labelled messages most similar to the one judged (corrections and confirmations "
+            "in the store, the categories file's examples) put in the prompt; 0: none"
+        ),
+    )
+    examples_tokens: int = Field(
+        1200, ge=0, description="the most tokens (about 4 characters each) those examples may take"
+    )
+    daily_budget_usd: float | None = Field(
+        None,
+        gt=0,
+        description=(
+            "LLM spend per UTC day (all workers of the store together); past it the embedded model "
+            "answers (degraded) until the next day; unset: no cap"
+        ),
+    )
+
+
+class CascadeSettings(Section):
+    ask_below: float = Field(
+        0.9,
+        ge=0,
+        le=1,
+        description=(
+            "the `cascade` asks the LLM when the embedded model's confidence in its urgency call is below "
+            "this (and always when it calls a message high or urgent)"
+        ),
+    )
+    category_below: float = Field(
+        0.15,
+        ge=0,
+        le=1,
+        description=(
+            "the `cascade` asks the LLM when the embedded model's probability for its category is below "
+            "this and that category, or the runner-up, is one the routing file matches on"
         ),
     )
 
@@ -417,6 +461,9 @@ class Settings(BaseSettings):
         default_factory=ClassifierSettings, description="which model judges the messages"
     )
     llm: LLMSettings = Field(default_factory=LLMSettings, description="the `llm` backend's server")
+    cascade: CascadeSettings = Field(
+        default_factory=CascadeSettings, description="when the `cascade` backend asks the LLM"
+    )
     slack: SlackSettings = Field(default_factory=SlackSettings, description="Slack receivers")
     helpdesk: HelpdeskSettings = Field(default_factory=HelpdeskSettings, description="helpdesk receivers")
     pagerduty: PagerDutySettings = Field(default_factory=PagerDutySettings, description="PagerDuty receivers")

@@ -29,6 +29,7 @@ from kafka.structs import TopicPartition
 
 from triage import kafka
 from triage.classify import Classifier, check_backend, make_classifier
+from triage.classify.budget import classifier_notes
 from triage.dispatch import Done, KeyedExecutor
 from triage.feedback.loop import FeedbackLoop
 from triage.input.decoder import Decoder
@@ -165,7 +166,7 @@ class Worker:
         producer = kafka.make_producer(settings.kafka)
         consumer = None
         try:
-            classifier = make_classifier(settings)
+            classifier = make_classifier(settings, store)
             consumer = kafka.make_consumer(settings.kafka)
             worker = cls(settings, store, classifier, routes, producer, consumer)
             worker.receivers.check()
@@ -182,6 +183,8 @@ class Worker:
 
     def _use_routes(self, routes: RoutingTree) -> None:
         self.pipeline.routes = routes
+        if hasattr(self.pipeline.classifier, "use_routes"):  # the cascade asks on the categories routed
+            self.pipeline.classifier.use_routes(routes)
         self.outbox.use(self.receivers.senders(routes))
 
     def stop(self) -> None:
@@ -279,7 +282,7 @@ class Worker:
                 "store": store,
                 "routing": lambda: None if self.pipeline.routes is not None else "no routing tree loaded",
             },
-            notes=self.health.outbox.degraded,
+            notes=lambda: self.health.outbox.degraded() + classifier_notes(self.pipeline.classifier),
         )
 
     def _record_lag(self) -> None:
@@ -421,6 +424,8 @@ def start_line(settings: Settings, store: Store, routes: RoutingTree, classifier
     model = classifier.name
     if settings.classifier.backend == "llm":
         model += f" at {settings.llm.base_url}, fallback {settings.classifier.fallback}"
+    elif settings.classifier.backend == "cascade":
+        model += f" at {settings.llm.base_url}, asking below {settings.cascade.ask_below}"
     elif settings.classifier.model_dir:
         model += f" with heads from {settings.classifier.model_dir}"
     k = settings.kafka

@@ -42,6 +42,13 @@ class FakeOpenAI(LocalJSONServer):
         # Optional: compute the answer from the request (e.g. from the fenced message) instead.
         self.responder: Callable[[dict[str, Any]], dict[str, Any]] | None = None
         self.valid_keys: set[str] | None = None  # when set, other keys get a 401, as OpenAI answers
+        # How prompt and completion text become token counts (default: words); a benchmark may pass a
+        # closer estimate, e.g. about 4 characters a token.
+        self.count_tokens: Callable[[str], int] = lambda text: len(text.split())
+        # Prompt caching as OpenAI documents it: a prompt of 1024 tokens or more has its longest prefix
+        # already seen in an earlier request counted as cached, in blocks of 128 tokens.
+        self.prompt_cache = False
+        self._prefixes: set[tuple[str, ...]] = set()
         self.active = 0  # requests being answered right now
         self.peak_active = 0  # the most answered at once: how concurrent the client really was
 
@@ -89,12 +96,33 @@ class FakeOpenAI(LocalJSONServer):
             )
         answer = self.responder(request) if self.responder else self.answer_json
         content = reply.content if reply.content is not None else json.dumps(answer)
-        return 200, reply.headers, completion(request, content)
+        body = completion(request, content, self.count_tokens)
+        if self.prompt_cache:
+            body["usage"]["prompt_tokens_details"]["cached_tokens"] = self._cached(request)
+        return 200, reply.headers, body
+
+    def _cached(self, request: dict[str, Any]) -> int:
+        """Tokens of this prompt's longest prefix (whole messages, then blocks of 128 tokens of the
+        next) seen before; 0 under 1024 tokens. Whole-message granularity is enough for our prompts."""
+        messages = [str(m.get("content", "")) for m in request.get("messages", [])]
+        total = sum(self.count_tokens(text) for text in messages)
+        cached = 0
+        with self._lock:
+            for end in range(1, len(messages) + 1):
+                prefix = tuple(messages[:end])
+                if prefix in self._prefixes:
+                    cached = sum(self.count_tokens(text) for text in prefix)
+                self._prefixes.add(prefix)
+        if total < 1024:
+            return 0
+        return cached // 128 * 128
 
 
-def completion(request: dict[str, Any], content: str) -> dict[str, Any]:
-    prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in request.get("messages", []))
-    completion_tokens = len(content.split())
+def completion(
+    request: dict[str, Any], content: str, count: Callable[[str], int] = lambda text: len(text.split())
+) -> dict[str, Any]:
+    prompt_tokens = sum(count(str(m.get("content", ""))) for m in request.get("messages", []))
+    completion_tokens = count(content)
     return {
         "id": "chatcmpl-test",
         "object": "chat.completion",

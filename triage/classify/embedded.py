@@ -260,15 +260,21 @@ class EmbeddedClassifier:
         )
 
     def classify(self, message: SupportMessage) -> Triage:
+        return self.assess(message).triage
+
+    def assess(self, message: SupportMessage) -> Assessment:
+        """The judgement, with how sure the category head was (the cascade asks the LLM on doubt)."""
         text = message_text(message)
         row = self.encoder.encode([text])
         sentiment_p = self.sentiment.probabilities(row, [text])[0]
         sentiment = self.sentiment.classes[int(sentiment_p.argmax())]
-        category = self.category.classes[int(self.category.probabilities(row, [text])[0].argmax())]
+        category_p = self.category.probabilities(row, [text])[0]
+        first, second = (int(i) for i in np.argsort(-category_p)[:2]) if len(category_p) > 1 else (0, 0)
+        category = self.category.classes[first]
         expert = self.urgency.expert(row, [text])
         p_urgent = float(expert.probabilities(row, [text])[0, 1])
         flagged = p_urgent >= float(expert.threshold or 0.5)
-        return Triage(
+        triage = Triage(
             urgency=urgency_level(p_urgent, expert, sentiment, category),
             sentiment=sentiment,
             category=category,
@@ -276,7 +282,9 @@ class EmbeddedClassifier:
             summary=headline(message),
             confidence=round(p_urgent if flagged else 1 - p_urgent, 3),
             model=self.name,
+            decided_by="embedded",
         )
+        return Assessment(triage, float(category_p[first]), self.category.classes[second])
 
     def task_confidence(self, message: SupportMessage, task: str) -> float:
         """The probability of this task's call (`triage eval --errors` ranks mistakes by it): the chosen
@@ -286,3 +294,10 @@ class EmbeddedClassifier:
         head = self.sentiment if task == "sentiment" else self.category
         text = message_text(message)
         return round(float(head.probabilities(self.encoder.encode([text]), [text])[0].max()), 3)
+
+
+@dataclass(frozen=True)
+class Assessment:
+    triage: Triage
+    category_probability: float  # the category head's probability for its answer
+    runner_up: str  # the category it found next most likely

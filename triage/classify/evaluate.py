@@ -148,9 +148,9 @@ def evaluate(
     from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
     examples = data.examples
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     results = classify_all(classifier, examples, workers)
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     truth = [example.label for example in examples]
     predicted = [predicted_label(result, task) for result in results]
     present = sorted(set(truth) | set(predicted))
@@ -202,6 +202,11 @@ def evaluate(
         "prompt_tokens": sum(result.prompt_tokens for result in results),
         "completion_tokens": sum(result.completion_tokens for result in results),
         "cost_usd": round(sum(result.cost_usd for result in results), 6),
+        "cost_usd_per_1000": round(1000 * sum(result.cost_usd for result in results) / len(results), 4),
+        # asked the LLM: it decided, or it was asked and could not answer (degraded)
+        "llm_share": round(sum(r.decided_by == "llm" or r.degraded for r in results) / len(results), 4),
+        "flagged_share": round(sum(r.urgency in URGENT_LEVELS for r in results) / len(results), 4),
+        "cpu_s_per_1000": round(1000 * cpu / len(results), 2),
         "seconds": round(elapsed, 2),
         "messages_per_s": round(len(examples) / elapsed, 1) if elapsed else None,
     }

@@ -11,6 +11,7 @@ import threading
 import time
 
 from triage.classify.base import Classifier, LLMUnavailable
+from triage.classify.budget import DailyBudget
 from triage.message import SupportMessage, Triage
 from triage.ops import metrics
 
@@ -54,14 +55,31 @@ class CircuitBreaker:
 
 
 class FallbackClassifier:
-    def __init__(self, primary: Classifier, fallback: Classifier, breaker: CircuitBreaker) -> None:
+    def __init__(
+        self,
+        primary: Classifier,
+        fallback: Classifier,
+        breaker: CircuitBreaker,
+        budget: DailyBudget | None = None,
+    ) -> None:
         self.primary = primary
         self.fallback = fallback
         self.breaker = breaker
+        self.budget = budget
         self.name = primary.name
 
     def classify(self, message: SupportMessage) -> Triage:
-        if self.breaker.allow():
+        result = self.ask(message)
+        if result is not None:
+            return result
+        return self.fallback.classify(message).model_copy(update={"degraded": True})
+
+    def ask(self, message: SupportMessage) -> Triage | None:
+        """The LLM's answer, or None (counted by reason) when the budget, the breaker or an outage
+        stops it: the caller then answers from its own model, degraded."""
+        if self.budget is not None and not self.budget.allow():
+            reason = "budget"
+        elif self.breaker.allow():
             try:
                 result = self.primary.classify(message)
             except LLMUnavailable as error:
@@ -75,8 +93,10 @@ class FallbackClassifier:
                 )
             else:
                 self.breaker.success()
+                if self.budget is not None:
+                    self.budget.spend(result.cost_usd)
                 return result
         else:
             reason = "circuit_open"
         metrics.CLASSIFIER_FALLBACKS.labels(reason).inc()
-        return self.fallback.classify(message).model_copy(update={"degraded": True})
+        return None

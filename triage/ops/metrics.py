@@ -37,7 +37,8 @@ OUTBOX_OLDEST_AGE = Gauge(
 )
 CLASSIFIER_FALLBACKS = Counter(
     "triage_classifier_fallbacks",
-    "Messages classified by the fallback model because the LLM was unavailable",
+    "Messages classified by the fallback model because the LLM was unavailable (error, circuit_open)"
+    " or held back by the daily budget (budget)",
     ["reason"],
 )
 ROUTING_RELOADS = Counter(
@@ -79,4 +80,15 @@ INGEST_SECONDS = Histogram(
     "triage_ingest_seconds",
     "Time from a webhook's request to its answer, the broker's acknowledgement included",
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+LLM_SPEND_TODAY = Gauge(
+    "triage_llm_spend_today_usd", "LLM spend since 00:00 UTC (every worker of the store), in US dollars"
+)
+LLM_DAILY_BUDGET = Gauge(
+    "triage_llm_daily_budget_usd", "TRIAGE_LLM__DAILY_BUDGET_USD, the daily cap on LLM spend (0: none)"
+)
+CASCADE_DECISIONS = Counter(
+    "triage_cascade_messages",
+    "Messages the cascade judged, by why it asked the LLM (flagged, unsure, category) or `no`",
+    ["asked"],
 )

@@ -51,11 +51,12 @@ def report(
 
 
 def _build(window: Window) -> Report:
-    store = Store.existing(load_settings().database_url)
+    settings = load_settings()
+    store = Store.existing(settings.database_url)
     try:
         store.upgrade()
         with store.session() as session:
-            return build_report(session, window)
+            return build_report(session, window, settings.llm.daily_budget_usd)
     finally:
         store.close()
 

@@ -379,6 +379,22 @@ def _llm(report: Report) -> str:
         columns(activity.buckets, tokens),
         legend(cost),
         columns(activity.buckets, cost, value_format=dollars, axis=MONEY, height=150),
+        _daily_spend(report),
+    )
+
+
+def _daily_spend(report: Report) -> str:
+    """Spend per UTC day against TRIAGE_LLM__DAILY_BUDGET_USD, when a cap is set."""
+    spend = report.llm_spend
+    if spend is None or spend.daily_budget_usd is None:
+        return ""
+    cap = spend.daily_budget_usd
+    rows = [
+        (day, dollars(cost), share(cost / cap), "reached: embedded model answered" if at_cap else "")
+        for day, cost, at_cap in zip(spend.days, spend.cost_usd, spend.at_cap(), strict=True)
+    ]
+    return f"<h3>Spend per UTC day against the {escape(dollars(cap))} daily cap</h3>" + _table(
+        ("day", "spent", "of the cap", "cap"), rows
     )
 
 

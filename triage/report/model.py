@@ -148,6 +148,19 @@ class ModelVsTeam:
 
 
 @dataclass(frozen=True)
+class LLMSpend:
+    """LLM spend per UTC day of the window, against TRIAGE_LLM__DAILY_BUDGET_USD (None: no cap)."""
+
+    days: list[str]
+    cost_usd: list[float]
+    daily_budget_usd: float | None = None
+
+    def at_cap(self) -> list[bool]:
+        cap = self.daily_budget_usd
+        return [cap is not None and cost >= cap for cost in self.cost_usd]
+
+
+@dataclass(frozen=True)
 class Report:
     window: Window
     activity: Activity
@@ -156,6 +169,7 @@ class Report:
     alerts: list[ReceiverStat]
     incidents: list[IncidentStat]
     model_vs_team: ModelVsTeam
+    llm_spend: LLMSpend | None = None
 
 
 def as_json(report: Report) -> dict[str, Any]:
@@ -178,6 +192,7 @@ def as_json(report: Report) -> dict[str, Any]:
             "prompt_tokens": activity.prompt_tokens,
             "completion_tokens": activity.completion_tokens,
             "cost_usd": [round(cost, 6) for cost in activity.cost_usd],
+            **_spend(report.llm_spend),
         },
         "categories": [
             {
@@ -233,6 +248,18 @@ def as_json(report: Report) -> dict[str, Any]:
             for incident in report.incidents
         ],
         "model_vs_team": _model_vs_team(report.model_vs_team),
+    }
+
+
+def _spend(spend: LLMSpend | None) -> dict[str, Any]:
+    if spend is None:
+        return {}
+    return {
+        "daily_budget_usd": spend.daily_budget_usd,
+        "spend_by_day": [
+            {"day": day, "cost_usd": round(cost, 6), "at_cap": at_cap}
+            for day, cost, at_cap in zip(spend.days, spend.cost_usd, spend.at_cap(), strict=True)
+        ],
     }
 
 

@@ -29,6 +29,7 @@ from triage.report.model import (
     ChurnRisk,
     CorrectedCategory,
     IncidentStat,
+    LLMSpend,
     ModelVsTeam,
     ReceiverStat,
     Report,
@@ -45,7 +46,7 @@ NEGATIVE_REPEATS = 2  # this many negative messages in the window put a customer
 RECEIVED_SLACK = timedelta(days=1)
 
 
-def build_report(session: Session, window: Window) -> Report:
+def build_report(session: Session, window: Window, daily_budget_usd: float | None = None) -> Report:
     return Report(
         window=window,
         activity=activity(session, window),
@@ -54,6 +55,7 @@ def build_report(session: Session, window: Window) -> Report:
         alerts=alerts(session, window),
         incidents=incidents(session, window),
         model_vs_team=model_vs_team(session, window),
+        llm_spend=llm_spend(session, window, daily_budget_usd),
     )
 
 
@@ -372,6 +374,21 @@ def _corrected_categories(session: Session, window: Window) -> list[CorrectedCat
 def _corrected() -> Label[int]:
     """1 for a label that differs from the model's value, 0 for one that agrees (grouped by name)."""
     return _is(LabelRow.team_value != LabelRow.model_value).label("corrected")
+
+
+def llm_spend(session: Session, window: Window, daily_budget_usd: float | None) -> LLMSpend:
+    """LLM cost per UTC day of the window (whole days: the cap is per day)."""
+    first, last = window.since.astimezone(UTC).date(), window.until.astimezone(UTC).date()
+    days = [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
+    day = _day(session, TriageRow.triaged_at).label("day")
+    start = datetime(first.year, first.month, first.day, tzinfo=UTC)
+    query = (
+        select(day, func.sum(TriageRow.cost_usd))
+        .where(TriageRow.triaged_at >= start, TriageRow.triaged_at <= window.until)
+        .group_by("day")
+    )
+    spent = {label: float(usd or 0.0) for label, usd in session.execute(query)}
+    return LLMSpend(days, [spent.get(d, 0.0) for d in days], daily_budget_usd)
 
 
 def _day(session: Session, column: ColumnElement[datetime]) -> ColumnElement[str]:

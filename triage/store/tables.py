@@ -66,6 +66,7 @@ class TriageRow(Base):
     summary: Mapped[str] = mapped_column(String(256))
     confidence: Mapped[float] = mapped_column(Float)
     model: Mapped[str] = mapped_column(String(128))
+    decided_by: Mapped[str | None] = mapped_column(String(16), nullable=True)  # embedded | llm
     degraded: Mapped[bool] = mapped_column(default=False)
     prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
     completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
