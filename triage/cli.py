@@ -35,6 +35,7 @@ from triage.classify.evaluate import EvalDataError, LabelledFile, Task, evaluate
 from triage.dlq_cli import dlq_app
 from triage.kafka import BrokerUnavailable
 from triage.message import InvalidMessage, parse_message
+from triage.oncall.cli import silence_app
 from triage.ops.http import OpsPortError, OpsServer
 from triage.ops.logging import setup_logging, stop_logging
 from triage.receivers.helpdesk import HelpdeskConfigError
@@ -54,6 +55,7 @@ app = typer.Typer(
 )
 app.add_typer(routes_app, name="routes")
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(silence_app, name="silence")
 app.command(name="report")(report_command)
 console = Console(width=None if sys.stdout.isatty() else 160)  # piped: no terminal width to fit
 err = Console(stderr=True)
