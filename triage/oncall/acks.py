@@ -30,7 +30,9 @@ class Target:
 
     @property
     def subject(self) -> str:
-        return f"incident:{self.incident_id}" if self.incident_id is not None else f"message:{self.message_id}"
+        return (
+            f"incident:{self.incident_id}" if self.incident_id is not None else f"message:{self.message_id}"
+        )
 
     @classmethod
     def parse(cls, subject: str) -> Target:

@@ -52,7 +52,8 @@ def _store() -> Store:
 @silence_app.command("add")
 def add(
     matchers: Annotated[
-        list[str], typer.Argument(metavar="MATCHER...", help="as in the routing file, e.g. 'category = outage'")
+        list[str],
+        typer.Argument(metavar="MATCHER...", help="as in the routing file, e.g. 'category = outage'"),
     ],
     for_: Annotated[str, typer.Option("--for", help="how long, e.g. 30m, 2h, 1d")] = "2h",
     comment: Annotated[str, typer.Option(help="why (shown by `silence list`)")] = "",
@@ -87,7 +88,13 @@ def list_(
     table = Table("id", "matchers", "ends", "by", "comment")
     for row in rows:
         said = _describe(row, now)
-        table.add_row(row.id, escape(" and ".join(row.matchers)), said["ends"], escape(row.created_by), escape(row.comment))
+        table.add_row(
+            row.id,
+            escape(" and ".join(row.matchers)),
+            said["ends"],
+            escape(row.created_by),
+            escape(row.comment),
+        )
     if rows:
         console.print(table)
     console.print(f"{len(rows)} {'silences' if all_ else 'active silences'}", highlight=False)
@@ -119,7 +126,13 @@ def _describe(row, now: datetime) -> dict:
 
 def _span(seconds: float) -> str:
     minutes = int(seconds // 60)
-    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m" if minutes else f"{int(seconds)}s"
+    return (
+        f"{minutes // 60}h{minutes % 60:02d}m"
+        if minutes >= 60
+        else f"{minutes}m"
+        if minutes
+        else f"{int(seconds)}s"
+    )
 
 
 def _login() -> str:

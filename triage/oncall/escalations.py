@@ -25,6 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from triage.oncall.acks import target_of
+from triage.oncall.slack_blocks import not_taken_for
 from triage.ops import metrics
 from triage.store import Store, StoreUnavailable
 from triage.store.tables import AcknowledgementRow, DeliveryRow, EscalationRow, IncidentRow
@@ -85,11 +86,16 @@ class Escalator:
             if taken is None:
                 escalation = self._escalation(session, alert, target.subject, now)
                 delivery_id = session.scalar(
-                    insert(DeliveryRow).values(**escalation).on_conflict_do_nothing().returning(DeliveryRow.id)
+                    insert(DeliveryRow)
+                    .values(**escalation)
+                    .on_conflict_do_nothing()
+                    .returning(DeliveryRow.id)
                 )
                 status = "sent" if delivery_id is not None else "present"
             # decided: the alert leaves the scan's index (status, escalate_after_s)
-            session.execute(update(DeliveryRow).where(DeliveryRow.id == alert.id).values(escalate_after_s=None))
+            session.execute(
+                update(DeliveryRow).where(DeliveryRow.id == alert.id).values(escalate_after_s=None)
+            )
             decided = session.scalar(
                 insert(EscalationRow)
                 .values(
@@ -109,7 +115,7 @@ class Escalator:
         log.info(
             "%s not taken for %s: escalated to %s",
             target.subject,
-            waited(alert.escalate_after_s or 0),
+            not_taken_for(alert.escalate_after_s),
             alert.escalate_to,
             extra={"message_id": alert.message_id},
         )
@@ -134,7 +140,11 @@ class Escalator:
             "from": alert.receiver,
             "sent_at": _aware(alert.sent_at).isoformat(timespec="seconds"),
             "incident": (
-                {"id": incident.id, "cases": incident.case_count, "key": (alert.payload.get("group") or {}).get("key")}
+                {
+                    "id": incident.id,
+                    "cases": incident.case_count,
+                    "key": (alert.payload.get("group") or {}).get("key"),
+                }
                 if incident is not None
                 else None
             ),
@@ -149,16 +159,6 @@ class Escalator:
             "created_at": now,
             "priority": alert.priority,
         }
-
-
-def waited(seconds: float) -> str:
-    """`15 min`, `2 h`, `1 h 30 min`, `45 s`: how long an alert was not taken."""
-    seconds = round(seconds)
-    if seconds < 60:
-        return f"{seconds} s"
-    hours, minutes = divmod(seconds // 60, 60)
-    parts = ([f"{hours} h"] if hours else []) + ([f"{minutes} min"] if minutes else [])
-    return " ".join(parts)
 
 
 def _aware(moment: datetime) -> datetime:

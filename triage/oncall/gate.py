@@ -71,7 +71,10 @@ class Gate:
         metrics.DELIVERIES.labels(row.receiver, held.status).inc()
 
     def inhibited(
-        self, row: DeliveryRow, case: dict[str, Any], sources: Sequence[tuple[IncidentRow, str, dict[str, Any]]]
+        self,
+        row: DeliveryRow,
+        case: dict[str, Any],
+        sources: Sequence[tuple[IncidentRow, str, dict[str, Any]]],
     ) -> Held | None:
         """A per-case delivery to another receiver than an open incident's, muted by a rule."""
         for incident, first_message, source in sources:
@@ -79,7 +82,9 @@ class Gate:
                 continue  # an incident does not hold back its own cases
             for rule in self.rules:
                 if rule.inhibits(source, case):
-                    return Held("inhibited", f"incident {incident.id} ({incident.receiver}): {rule.describe()}")
+                    return Held(
+                        "inhibited", f"incident {incident.id} ({incident.receiver}): {rule.describe()}"
+                    )
         return None
 
     def _open_incidents(self) -> list[tuple[IncidentRow, str, dict[str, Any]]]:

@@ -50,8 +50,8 @@ def add(
     created_by: str,
     silence_id: str | None = None,
 ) -> str:
-    """Store a silence (matchers checked by check_matchers) starting now; returns its id. With `silence_id` (a click's), storing it twice
-    stores it once."""
+    """Store a silence (matchers checked by check_matchers) starting now; returns its id. With
+    `silence_id` (a click's), storing it twice stores it once."""
     if duration <= timedelta(0):
         raise SilenceError("a silence must last longer than 0s")
     now = datetime.now(UTC)

@@ -28,6 +28,7 @@ class Receivers:
         # the feedback buttons' category menu; None: alerts carry no buttons (clicks would reach nobody)
         buttons = settings.feedback.enabled and bool(settings.slack.app_token)
         self.categories = category_choices(settings) if buttons else None
+        self.buttons = buttons  # and the on-call ones (I'm on it, mute similar)
 
     def check(self) -> None:
         """Fail fast on a bad Slack token or helpdesk credentials (SlackConfigError, HelpdeskConfigError)."""
@@ -51,7 +52,9 @@ class Receivers:
                 senders[name] = ConsoleSender(name)
             elif receiver.slack is not None:
                 senders[name] = (
-                    slack.SlackSender(self.slack, receiver.slack.channel, self.store, self.categories)
+                    slack.SlackSender(
+                        self.slack, receiver.slack.channel, self.store, self.categories, takes=self.buttons
+                    )
                     if self.slack is not None
                     else SkippingSender("Slack is not configured (no TRIAGE_SLACK__TOKEN)")
                 )
