@@ -36,8 +36,8 @@ def message(message_id: str, body: str, tier: str = "pro") -> dict:
 
 
 def alerted(slack: FakeSlack, channel: str) -> list[str]:
-    """The message ids of a channel's alerts, in posting order."""
-    return [m["metadata"]["event_payload"]["message_id"] for m in slack.messages_in(channel)]
+    """The message ids of a channel's alerts (not the incidents' thread replies), in posting order."""
+    return [m["metadata"]["event_payload"]["message_id"] for m in slack.top_level(channel)]
 
 
 def alert_of(slack: FakeSlack, channel: str, message_id: str) -> dict:
