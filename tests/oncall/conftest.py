@@ -9,12 +9,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine, text
 
 from tests.fakes.slack_server import FakeSlack
 from tests.test_cli import TRIAGE, triage_env
+from triage.store import Store
 
 ANA = {"id": "U0ANA", "name": "ana"}
+
+
+@pytest.fixture
+def store(tmp_path) -> Store:
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    store.upgrade()
+    return store
 
 
 def query(database_url: str, sql: str) -> list[tuple]:
@@ -100,7 +109,6 @@ class Setup:
 
     def delivery(self, message_id: str, receiver: str) -> tuple:
         """(status, detail) of a message's delivery to a receiver."""
-        [row] = self.rows(
-            f"SELECT status, detail FROM deliveries WHERE message_id = '{message_id}' AND receiver = '{receiver}'"
-        )
+        where = f"message_id = '{message_id}' AND receiver = '{receiver}'"
+        [row] = self.rows(f"SELECT status, detail FROM deliveries WHERE {where}")
         return row

@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from triage.ops import metrics
 from triage.routing import RESULTS_RECEIVER
 from triage.store import Store
-from triage.store.tables import AcknowledgementRow, DeliveryRow, IncidentRow, TriageRow
+from triage.store.tables import AcknowledgementRow, DeliveryRow, IncidentRow, MessageRow, TriageRow
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,25 @@ def take(store: Store, target: Target, who: str, how: str, at: datetime | None =
     log.info("%s taken by %s (%s)", target.subject, who, how)
     # PagerDuty (issue 25, item 5): acknowledge the incident opened for this target here, once.
     return True
+
+
+def take_ticket(store: Store, ticket_id: str, who: str, how: str, at: datetime) -> int:
+    """An agent assigned to a helpdesk ticket takes the ticket's cases alerted by then; returns how many
+    were taken for the first time."""
+    query = (
+        select(MessageRow.id)
+        .join(DeliveryRow, DeliveryRow.message_id == MessageRow.id)
+        .where(
+            (MessageRow.ticket_id == ticket_id)
+            & (DeliveryRow.receiver != RESULTS_RECEIVER)
+            & (DeliveryRow.status == "sent")
+            & (DeliveryRow.sent_at <= at)
+        )
+        .distinct()
+    )
+    with store.session(read_only=True) as session:
+        message_ids = list(session.scalars(query))
+    return sum(take(store, Target(message_id=message_id), who, how, at) for message_id in message_ids)
 
 
 def acknowledgement(store: Store, target: Target) -> AcknowledgementRow | None:
