@@ -42,6 +42,7 @@ from triage.input.mapping import MappingError
 from triage.input.registry import RegistryError
 from triage.kafka import BrokerUnavailable
 from triage.message import InvalidMessage, parse_message
+from triage.oncall.cli import silence_app
 from triage.ops.http import OpsPortError, OpsServer
 from triage.ops.logging import error_line, setup_logging, stop_logging, wants_json
 from triage.produce import ProduceError, end_offset, read_lines, with_new_ids
@@ -67,6 +68,8 @@ app.add_typer(routes_app, name="routes")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(input_app, name="input")
 app.add_typer(schema_app, name="schema")
+
+app.add_typer(silence_app, name="silence")
 app.command(name="report")(report_command)
 app.command(name="ingest")(ingest_command)
 console = Console(width=None if sys.stdout.isatty() else 160)  # piped: no terminal width to fit

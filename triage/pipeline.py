@@ -147,6 +147,9 @@ class Pipeline:
                 not_before=match.quiet_hours.deferred_until(now) if match.quiet_hours else None,
                 priority=alert_priority(triage.urgency),
             )
+            if match.escalate is not None:  # triage/oncall/escalations.py
+                delivery.escalate_to = match.escalate.to
+                delivery.escalate_after_s = match.escalate.after.total_seconds()
             mode = group_mode(routes, match.receiver)
             if match.group is not None and mode is not None:
                 if grouped_on is None:

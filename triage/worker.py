@@ -35,6 +35,8 @@ from triage.feedback.loop import FeedbackLoop
 from triage.input.decoder import Decoder
 from triage.input.registry import RegistryUnavailable
 from triage.kafka import BrokerUnavailable, OffsetTracker
+from triage.oncall.escalations import Escalator
+from triage.oncall.gate import Gate
 from triage.ops import metrics
 from triage.ops.health import BrokerWatch, HealthWatch, OutboxWatch
 from triage.ops.http import Readiness
@@ -130,7 +132,9 @@ class Worker:
         self.pipeline = Pipeline(settings, store, classifier, routes, producer, self.writer, claimer)
         self.receivers = Receivers(settings, producer, store)
         lease = timedelta(seconds=settings.worker.delivery_lease_s)
-        self.outbox = Outbox(store, self.receivers.senders(routes), claimer, lease)
+        gate = Gate(store, routes.config.inhibit_rules)
+        self.outbox = Outbox(store, self.receivers.senders(routes), claimer, lease, gate=gate)
+        self.escalator = Escalator(store, self.outbox.wake)
         self.feedback = FeedbackLoop.from_settings(settings, store, self.pipeline.route, self.outbox.wake)
         self.routing = RoutingReloader(settings.routing_path(), routes, self._use_routes)
         self.health = HealthWatch(
@@ -186,6 +190,7 @@ class Worker:
         if hasattr(self.pipeline.classifier, "use_routes"):  # the cascade asks on the categories routed
             self.pipeline.classifier.use_routes(routes)
         self.outbox.use(self.receivers.senders(routes))
+        self.outbox.gate.rules = routes.config.inhibit_rules
 
     def stop(self) -> None:
         """Stop fetching; finish what is in flight within the grace period, commit it, flush the outbox."""
@@ -202,6 +207,7 @@ class Worker:
         self._end_leases_of_the_dead()
         self.feedback.start()
         self.outbox.start()
+        self.escalator.start()
         self.writer.start()
         self.health.start()
         self.executor = KeyedExecutor(self._handle, self.settings.worker.concurrency)
@@ -380,6 +386,7 @@ class Worker:
             self.commit()
         finally:
             self.feedback.stop()
+            self.escalator.stop()
             self.health.stop()
             self.writer.stop()
             self.consumer.close(autocommit=False)

@@ -274,7 +274,11 @@ class FakeZendesk(LocalJSONServer):
 
     def _apply(self, ticket: Json, changes: Json, updater: int, via: str) -> None:
         """Change a ticket's fields and tags, and keep the change as an audit event."""
-        before = {"priority": ticket.get("priority"), "tags": list(ticket["tags"])}
+        before = {
+            "priority": ticket.get("priority"),
+            "tags": list(ticket["tags"]),
+            "assignee": ticket.get("assignee_id"),
+        }
         for key, value in changes.items():
             if key not in {"id", "comment", "tags", "additional_tags", "remove_tags"}:
                 ticket[key] = value
@@ -285,6 +289,8 @@ class FakeZendesk(LocalJSONServer):
         children: list[Json] = []
         if ticket.get("priority") != before["priority"]:
             children.append({"priority": ticket["priority"], "previous_value": before["priority"]})
+        if ticket.get("assignee_id") != before["assignee"]:
+            children.append({"assignee_id": ticket["assignee_id"], "previous_value": before["assignee"]})
         added = [t for t in ticket["tags"] if t not in before["tags"]]
         removed = [t for t in before["tags"] if t not in ticket["tags"]]
         if added or removed:
@@ -326,14 +332,17 @@ class FakeZendesk(LocalJSONServer):
         priority: str | None = None,
         add_tags: tuple[str, ...] = (),
         remove_tags: tuple[str, ...] = (),
+        assignee: int | None = None,
     ) -> None:
-        """An agent changes a ticket in Zendesk's web interface."""
+        """An agent changes a ticket in Zendesk's web interface (`assignee`: assigns it to that agent)."""
         with self._lock:
             ticket = self._ticket(ticket_id)
             assert ticket is not None, f"no ticket {ticket_id}"
             changes: Json = {"additional_tags": list(add_tags), "remove_tags": list(remove_tags)}
             if priority is not None:
                 changes["priority"] = priority
+            if assignee is not None:
+                changes["assignee_id"] = assignee
             self._apply(ticket, changes, updater=agent, via="Web form")
 
     def _ticket_events(self, query: Json) -> Answer:

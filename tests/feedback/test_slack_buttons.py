@@ -13,6 +13,7 @@ from tests.fakes.slack_socket import block_actions
 from tests.feedback.conftest import ANA, CATEGORIES, sample
 from tests.receivers.conftest import send_one, store_case
 from tests.test_cli import wait_for
+from triage.feedback.fields import BLOCK_PREFIX
 from triage.feedback.recorder import Recorder
 from triage.feedback.slack_socket import SlackButtons
 from triage.receivers.slack import SlackSender, make_client
@@ -36,7 +37,7 @@ def buttons(slack, socket_mode, store, pipeline):
 def posted_alert(slack, store, channel="#cx", receiver="cx", **case):
     """A case stored and alerted in `channel` by the real sender, with feedback buttons."""
     store_case(store, receiver, urgency=case.pop("urgency", "normal"), route=CX_ROUTE, **case)
-    sender = SlackSender(make_client("xoxb-test", slack.base_url), channel, store, CATEGORIES)
+    sender = SlackSender(make_client("xoxb-test", slack.base_url), channel, store, CATEGORIES, takes=True)
     assert send_one(store, sender, receiver).status == "sent"
     return slack.messages_in(channel)[-1]
 
@@ -57,7 +58,7 @@ def shown(message: dict) -> str:
 
 def test_an_alert_carries_right_and_menus_with_the_configured_categories(slack, store):
     alert = posted_alert(slack, store)
-    [actions] = [block for block in alert["blocks"] if block["type"] == "actions"]
+    [actions] = [block for block in alert["blocks"] if block.get("block_id", "").startswith(BLOCK_PREFIX)]
     right, urgency, sentiment, category = actions["elements"]
     assert (right["action_id"], right["text"]["text"]) == ("triage_right", "Right")
     assert [o["value"] for o in urgency["options"]] == ["low", "normal", "high", "urgent"]
@@ -85,7 +86,7 @@ def test_a_click_is_stored_once_the_alert_shows_it_and_the_new_urgency_reaches_o
     wait_for(lambda: slack.updates, 30, "the alert redrawn")  # after the acknowledgement
     assert [u["ts"] for u in slack.updates] == [alert["ts"]]
     assert "ana set urgency urgent (model: normal)" in shown(alert)  # the stand-in's message, redrawn
-    [actions] = [block for block in alert["blocks"] if block["type"] == "actions"]
+    [actions] = [block for block in alert["blocks"] if block.get("block_id", "").startswith(BLOCK_PREFIX)]
     assert actions["elements"][1]["initial_option"]["value"] == "urgent"
 
     [rerouted] = deliveries(store, "oncall")  # urgency >= high: on-call now hears of it

@@ -22,6 +22,8 @@ from slack_sdk.socket_mode.response import SocketModeResponse
 
 from triage.feedback.recorder import Recorder
 from triage.feedback.slack_clicks import Refused, check, judgements, read_clicks
+from triage.oncall import slack_clicks as oncall_clicks
+from triage.oncall.views import TakeViews
 from triage.ops import metrics
 from triage.receivers.slack import SlackConfigError, redraw_alert
 from triage.store import StoreUnavailable
@@ -35,8 +37,10 @@ SDK_LOG.setLevel(logging.WARNING)
 class SlackButtons:
     def __init__(self, app_token: str, web: WebClient, recorder: Recorder, categories: Sequence[str]) -> None:
         """`web`: the bot's WebClient (apps.connections.open is called with the app token, chat.update
-        with the bot's)."""
+        with the bot's). The on-call buttons' clicks come through the same connection (Slack spreads
+        an app's envelopes over its connections) and are handed to triage/oncall/slack_clicks.py."""
         self.web = web
+        self.oncall = oncall_clicks.OncallClicks(recorder.store, web, categories)
         self.recorder = recorder
         self.categories = categories
         self.client = SocketModeClient(app_token=app_token, web_client=web, logger=SDK_LOG)
@@ -65,7 +69,11 @@ class SlackButtons:
             client.send_socket_mode_response(SocketModeResponse(envelope_id=request.envelope_id))
             return
         try:
-            clicked = self.handle(request.payload)
+            if oncall_clicks.owns(request.payload):
+                self.oncall.handle(request.payload)
+                clicked = None
+            else:
+                clicked = self.handle(request.payload)
         except StoreUnavailable as error:
             log.warning(
                 "a Slack click could not be stored, not acknowledged (Slack sends it again): %s", error
@@ -108,6 +116,7 @@ class SlackButtons:
         try:
             case = self.recorder.feedback.delivery_payload(receipt.delivery_id)
             labels = self.recorder.feedback.labels_of(receipt.message_id)
-            redraw_alert(self.web, receipt, case, labels, self.categories)
+            take = TakeViews(self.recorder.store).for_delivery_id(receipt.delivery_id)
+            redraw_alert(self.web, receipt, case, labels, self.categories, take)
         except (SlackApiError, SlackClientError, OSError, StoreUnavailable) as error:
             log.warning("could not show the correction on the alert %s: %s", receipt.ref, error)

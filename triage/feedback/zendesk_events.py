@@ -28,6 +28,7 @@ import httpx
 from triage.feedback.fields import values
 from triage.feedback.recorder import Judgement, Recorder
 from triage.helpdesks.base import retry_after
+from triage.oncall.acks import take_ticket
 from triage.store import StoreUnavailable
 from triage.store.feedback import Correction
 
@@ -128,6 +129,7 @@ class TicketEvents:
         """The correction an audit event makes, if it is someone else's change to a ticket triage wrote."""
         if not isinstance(event, dict) or not isinstance(event.get("child_events"), list):
             return None  # not a ticket update (e.g. an SLA or metric event)
+        self._assigned(event)
         updater, ticket = event.get("updater_id"), event.get("ticket_id")
         if not isinstance(updater, int) or updater == self.me or updater < 0 or ticket is None:
             return None  # triage's own change, Zendesk's system user, or incomplete
@@ -152,6 +154,21 @@ class TicketEvents:
             for child_id, field, value in self._changes(event["child_events"])
         ]
         return self.recorder.correction(judgements) if judgements else None
+
+    def _assigned(self, event: dict[str, Any]) -> None:
+        """An agent assigned to the ticket (a child `{"assignee_id": 7, "previous_value": null}`) has
+        taken its cases: "I'm on it" from the helpdesk (triage/oncall/acks.py)."""
+        at, ticket = _event_time(event), event.get("ticket_id")
+        for child in event["child_events"]:
+            if not isinstance(child, dict) or child.get("event_type") != "Change" or at is None:
+                continue
+            agent = child.get("assignee_id")  # the ticket events' form; an audit's: field_name and value
+            if child.get("field_name") == "assignee_id":
+                agent = _int(child.get("value"))
+            if isinstance(agent, int) and not isinstance(agent, bool) and ticket is not None:
+                take_ticket(
+                    self.recorder.store, str(ticket), f"Zendesk agent {agent}", "zendesk", at + CLOCK_SLACK
+                )
 
     def _changes(self, children: list[Any]) -> list[tuple[Any, str, str]]:
         """(child event id, field, value) for each priority or known category_/sentiment_ tag set."""
@@ -185,6 +202,13 @@ def _page(response: httpx.Response) -> dict[str, Any]:
     if not isinstance(page, dict) or not isinstance(page.get("ticket_events"), list):
         raise EventsUnreadable(f"{EVENTS_PATH}: no ticket_events list in the answer")
     return page
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _event_time(event: dict[str, Any]) -> datetime | None:

@@ -92,3 +92,14 @@ CASCADE_DECISIONS = Counter(
     "Messages the cascade judged, by why it asked the LLM (flagged, unsure, category) or `no`",
     ["asked"],
 )
+
+ACKNOWLEDGED = Counter(
+    "triage_acknowledged", "Cases and incidents taken, by how (slack: I'm on it, zendesk: assigned)", ["how"]
+)
+TIME_TO_ACKNOWLEDGE = Histogram(
+    "triage_time_to_acknowledge_seconds",
+    "From an alert's delivery to its first take, by urgency",
+    ["urgency"],
+    buckets=(30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 43200, 86400),
+)
+ESCALATED = Counter("triage_escalations", "Alerts not taken in time, escalated, by receiver", ["receiver"])

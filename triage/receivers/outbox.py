@@ -20,6 +20,7 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
+from triage.oncall.gate import Gate
 from triage.ops import metrics
 from triage.receivers.base import DeliveryFailed, Sender, SkippingSender
 from triage.store import DeliveryUpdate, Store, StoreUnavailable
@@ -39,8 +40,10 @@ class Outbox:
         lease: timedelta,
         idle_wait_s: float = 0.2,
         gather_s: float = 0.05,
+        gate: Gate | None = None,
     ) -> None:
         self.store = store
+        self.gate = gate or Gate(store)  # silences and inhibit rules, checked at the claim
         self.incidents = Incidents(store)
         self.senders = senders
         self.claimer = claimer
@@ -113,7 +116,11 @@ class Outbox:
             self._receivers(lane), self.claimer, self._batch_size(lane), self.lease
         )
         by_receiver: dict[str, list[DeliveryRow]] = {}
+        held = self.gate.held(rows)
         for row in rows:
+            if row.id in held:
+                self.gate.hold(row, held[row.id])
+                continue
             assignment = self.incidents.assign(row) if self._joins_incident(row) else "send"
             if assignment == "grouped":  # counted by its incident's alert
                 metrics.DELIVERIES.labels(row.receiver, "grouped").inc()

@@ -38,6 +38,8 @@ class Receivers:
         self.categories = category_choices(settings) if buttons else None
         self.http = posting.make_client()  # PagerDuty, Teams and webhooks
 
+        self.buttons = buttons  # and the on-call ones (I'm on it, mute similar)
+
     def check(self) -> None:
         """Fail fast on a bad Slack token, helpdesk credentials or SMTP server (SlackConfigError,
         HelpdeskConfigError, EmailConfigError), or a results schema the registry refuses (RegistryError)."""
@@ -65,7 +67,9 @@ class Receivers:
                 senders[name] = ConsoleSender(name)
             elif receiver.slack is not None:
                 senders[name] = (
-                    slack.SlackSender(self.slack, receiver.slack.channel, self.store, self.categories)
+                    slack.SlackSender(
+                        self.slack, receiver.slack.channel, self.store, self.categories, takes=self.buttons
+                    )
                     if self.slack is not None
                     else SkippingSender("Slack is not configured (no TRIAGE_SLACK__TOKEN)")
                 )

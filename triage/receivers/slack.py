@@ -36,6 +36,8 @@ from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from triage.feedback.fields import BLOCK_PREFIX, FIELDS, RIGHT, SETTERS, values
 from triage.message import URGENCY_ORDER
+from triage.oncall.slack_blocks import TakeView, escalated_blocks, take_blocks
+from triage.oncall.views import TakeViews
 from triage.receivers.base import DeliveryFailed, Outcome
 from triage.receivers.incident_view import IncidentView, build
 from triage.receivers.layout import (
@@ -131,6 +133,7 @@ def blocks(
     kind: str,
     thread_link: str | None = None,
     feedback: FeedbackView | None = None,
+    take: TakeView | None = None,
 ) -> list[dict[str, Any]]:
     """Block Kit for one alert (`kind`: new, follow_up or escalation), what an on-call reads first
     at the top: the headline, who corrected the case into this channel (if someone did), the summary
@@ -139,6 +142,7 @@ def blocks(
     None when it has nothing to show."""
     built = [
         headline_block(case, kind),
+        *escalated_blocks(case),  # an escalation: not taken for 15 min
         correction_block(case),
         summary_block(case),
         message_block(case),
@@ -147,6 +151,7 @@ def blocks(
         footer_block(case, thread_link),
         actions_block(case, feedback),
         labels_block(feedback),
+        *take_blocks(take),  # I'm on it, or who took it
     ]
     return [block for block in built if block is not None][:MAX_BLOCKS]
 
@@ -312,7 +317,10 @@ def incident_text(view: IncidentView, escalation: dict[str, Any] | None = None) 
 
 
 def incident_blocks(
-    view: IncidentView, escalation: dict[str, Any] | None = None, thread_link: str | None = None
+    view: IncidentView,
+    escalation: dict[str, Any] | None = None,
+    thread_link: str | None = None,
+    take: TakeView | None = None,
 ) -> list[dict[str, Any]]:
     """Block Kit for an incident: how many cases and customers (with their tiers), since when, the
     highest urgency, up to three representative messages (redacted and escaped, as every excerpt), and
@@ -337,6 +345,7 @@ def incident_blocks(
     if thread_link and (link := safe_link(thread_link, "the incident's alert")):
         note = f"Follow the incident at {link}"
     built.append({"type": "context", "elements": [{"type": "mrkdwn", "text": note}]})
+    built.extend(take_blocks(take))  # I'm on it, mute similar
     return [block for block in built if block is not None][:MAX_BLOCKS]
 
 
@@ -365,14 +374,15 @@ def redraw_alert(
     case: dict[str, Any],
     labels: Sequence[LabelRow],
     categories: Sequence[str],
+    take: TakeView | None = None,
 ) -> None:
-    """Redraw a posted per-case alert with who corrected what (chat.update, in place)."""
+    """Redraw a posted per-case alert with who corrected what and who took it (chat.update, in place)."""
     kind = receipt.kind if receipt.kind in KIND_PREFIX else "new"
     client.chat_update(
         channel=receipt.place,
         ts=receipt.ref,
         text=fallback_text(case, kind),
-        blocks=blocks(case, kind, receipt.link, FeedbackView(receipt.delivery_id, categories, labels)),
+        blocks=blocks(case, kind, receipt.link, FeedbackView(receipt.delivery_id, categories, labels), take),
     )
 
 
@@ -387,15 +397,22 @@ class SlackSender:
     groups = True  # grouped cases become one incident alert
 
     def __init__(
-        self, client: WebClient, channel: str, store: Store, categories: Sequence[str] | None = None
+        self,
+        client: WebClient,
+        channel: str,
+        store: Store,
+        categories: Sequence[str] | None = None,
+        takes: bool = False,
     ) -> None:
-        """`categories`: the category menu's choices for the feedback buttons (None: no buttons)."""
+        """`categories`: the category menu's choices for the feedback buttons (None: no buttons);
+        `takes`: the on-call buttons (I'm on it; on incidents, mute similar)."""
         self.client = client
         self.channel = channel
         self.store = store
         self.categories = categories
         self.incidents = Incidents(store)
         self.receipts = FeedbackStore(store)
+        self.takes = TakeViews(store) if takes else None
         self._channel_id: str | None = channel if CHANNEL_ID.match(channel) else None
 
     @property
@@ -457,10 +474,11 @@ class SlackSender:
             return Outcome("sent", f"escalation {ts} of incident {incident.id}")
         incident = self.incidents.begin_alert(incident.id)
         view = build(incident, self.incidents.members(incident.id))
+        take = self.takes.for_incident(incident) if self.takes else None
         if view.count == 1:  # a group of one case looks like any alert
-            text, blocks_ = fallback_text(delivery.payload, "new"), blocks(delivery.payload, "new")
+            text, blocks_ = fallback_text(delivery.payload, "new"), blocks(delivery.payload, "new", take=take)
         else:
-            text, blocks_ = incident_text(view), incident_blocks(view)
+            text, blocks_ = incident_text(view), incident_blocks(view, take=take)
         ts = self._post_blocks(delivery, text, blocks_, incident_id=incident.id, counted=view.count)
         self.incidents.alert_posted(incident.id, self._channel_id or self.channel, ts, view.count)
         return Outcome("sent", f"incident {incident.id} alert {ts}: {view.count} cases")
@@ -471,8 +489,9 @@ class SlackSender:
         view = build(incident, self.incidents.members(incident.id))
         channel, ts = incident.slack_channel or self.channel, incident.slack_ts
         try:
+            take = self.takes.for_incident(incident) if self.takes else None
             self.client.chat_update(
-                channel=channel, ts=ts, text=incident_text(view), blocks=incident_blocks(view)
+                channel=channel, ts=ts, text=incident_text(view), blocks=incident_blocks(view, take=take)
             )
             listed = incident.alerted_count
             if incident.update_attempts > 1:  # an earlier try may have listed some before it stopped
@@ -553,7 +572,8 @@ class SlackSender:
     ) -> str:
         case = delivery.payload
         feedback = FeedbackView(delivery.id, self.categories) if self.categories is not None else None
-        text, blocks_ = fallback_text(case, kind), blocks(case, kind, thread_link, feedback)
+        take = self.takes.for_delivery(delivery) if self.takes else None
+        text, blocks_ = fallback_text(case, kind), blocks(case, kind, thread_link, feedback, take)
         ts = self._post_blocks(
             delivery, text, blocks_, thread_ts=thread_ts, broadcast=broadcast, kind=kind, link=thread_link
         )

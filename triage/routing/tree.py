@@ -19,6 +19,7 @@ from triage.message import SupportMessage, Triage
 from triage.routing.fields import Vocabulary
 from triage.routing.grouping import NO_GROUPING, SIMILAR, Grouping
 from triage.routing.matchers import Matcher, MatcherError, parse_matcher
+from triage.routing.oncall import Escalate, InhibitRule, rules_problem
 from triage.routing.timing import QuietHours, parse_duration
 from triage.routing.yamlfile import fail_at, load_model, read_text
 
@@ -167,6 +168,7 @@ class Route(Strict):
     )
     group_idle: timedelta | None = Field(None, description="a group with no new case for this long is closed")
     group_similarity: float | None = Field(None, gt=0, le=1, description="cosine similarity for `similar`")
+    escalate: Escalate | None = Field(None, description="not taken within `after`: sent to `to`, once")
     routes: list[Route] = Field(default_factory=list)
 
     @field_validator("repeat_interval", "group_wait", "group_interval", "group_idle", mode="before")
@@ -209,6 +211,7 @@ class Route(Strict):
 class RoutingConfig(Strict):
     receivers: list[Receiver] = Field(min_length=1)
     route: Route
+    inhibit_rules: list[InhibitRule] = Field(default_factory=list)
 
 
 def _cross_check(config: RoutingConfig, vocabulary: Vocabulary) -> tuple[tuple[int | str, ...], str] | None:
@@ -231,7 +234,9 @@ def _cross_check(config: RoutingConfig, vocabulary: Vocabulary) -> tuple[tuple[i
         for index, name in enumerate(route.group_by or []):
             if name != SIMILAR and (problem := vocabulary.field_problem(name)):
                 return (*loc, "group_by", index), f"{problem} (group_by also takes {SIMILAR!r})"
-    return None
+        if route.escalate is not None and route.escalate.to not in names:
+            return (*loc, "escalate", "to"), f"receiver {route.escalate.to!r} is not defined under receivers"
+    return rules_problem(config.inhibit_rules, vocabulary)
 
 
 def _walk(route: Route, loc: tuple[int | str, ...]) -> list[tuple[tuple[int | str, ...], Route]]:
@@ -251,6 +256,7 @@ class Match:
     quiet_hours: QuietHours | None
     matchers: tuple[str, ...] = ()  # every matcher on the way from the root that held: why it was chosen
     grouping: Grouping = NO_GROUPING  # inherited settings; grouping applies when it names fields
+    escalate: Escalate | None = None  # inherited, like repeat_interval
 
     @property
     def group(self) -> Grouping | None:
@@ -304,6 +310,7 @@ class RoutingTree:
             route.quiet_hours or parent.quiet_hours,
             parent.matchers + tuple(str(m) for m in route.matchers),
             route.grouping(parent.grouping),
+            route.escalate or parent.escalate,
         )
         if trace is not None:
             why = " and ".join(f"'{m}'" for m in route.matchers) or "no matchers"

@@ -85,6 +85,7 @@ class DeliveryRow(Base):
         Index("ix_deliveries_receiver_conversation", "receiver", "conversation_id", "status"),
         Index("ix_deliveries_receiver_status_created", "receiver", "status", "created_at"),  # the report
         Index("ix_deliveries_receiver_status_priority", "receiver", "status", "priority", "id"),  # claims
+        Index("ix_deliveries_status_escalate_after", "status", "escalate_after_s"),  # escalations due
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -106,6 +107,8 @@ class DeliveryRow(Base):
     group_key: Mapped[str | None] = mapped_column(String(512))  # grouped by its route: joins an incident
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
     incident_seq: Mapped[int | None] = mapped_column(Integer)  # its case number in the incident (1: first)
+    escalate_to: Mapped[str | None] = mapped_column(String(128))  # the route's escalate.to (triage/oncall)
+    escalate_after_s: Mapped[float | None] = mapped_column(Float)  # not taken this long after sent_at
 
 
 class IncidentRow(Base):
@@ -235,3 +238,50 @@ class IngestedRow(Base):
     message_id: Mapped[str] = mapped_column(String(256), primary_key=True)
     claimed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     produced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AcknowledgementRow(Base):
+    """Someone took a case or an incident ("I'm on it" in Slack, assigned in the helpdesk): stored once.
+
+    `subject` is `message:<id>` or `incident:<id>`; a second take of the same subject changes nothing."""
+
+    __tablename__ = "acknowledgements"
+
+    subject: Mapped[str] = mapped_column(String(300), primary_key=True)
+    message_id: Mapped[str | None] = mapped_column(String(256), index=True)
+    incident_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    who: Mapped[str] = mapped_column(String(128))  # the Slack user's name (or id), the helpdesk agent's id
+    how: Mapped[str] = mapped_column(String(16))  # slack | zendesk
+    urgency: Mapped[str | None] = mapped_column(String(16))
+    alerted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # the first alert's sent_at
+    acked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class SilenceRow(Base):
+    """Deliveries whose case matches every matcher, claimed between starts_at and ends_at, are not sent."""
+
+    __tablename__ = "silences"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    matchers: Mapped[list[str]] = mapped_column(JSON)
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ends_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class EscalationRow(Base):
+    """What became of a sent alert's escalation, decided once per alert (its delivery): `sent` (the
+    outbox delivery `delivery_id` carries it), `cancelled` (taken in time) or `present` (the case had
+    already gone to that receiver). The escalation's outbox row is unique per (message, receiver), and an
+    incident's escalations all name its first case's message: one per incident."""
+
+    __tablename__ = "escalations"
+
+    source_delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id"), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(300))  # message:<id> or incident:<id>
+    receiver: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16))
+    delivery_id: Mapped[int | None] = mapped_column(Integer)
+    decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

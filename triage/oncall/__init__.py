@@ -1,0 +1,1 @@
+"""The on-call loop: taking a case, escalating one nobody took, silences and inhibition."""
