@@ -1,7 +1,7 @@
 """triage_results.decided_by: which kind of model made the call (embedded | llm), for the cascade
 
 Revision ID: 0011
-Revises: 0007
+Revises: 0010
 Create Date: 2026-12-05 09:00:00
 """
 

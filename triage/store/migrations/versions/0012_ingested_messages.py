@@ -1,7 +1,7 @@
 """ingested_messages: the message ids `triage ingest` produced, to produce each id once a day
 
 Revision ID: 0012
-Revises: 0007
+Revises: 0011
 Create Date: 2026-12-05 09:00:00
 """
 
