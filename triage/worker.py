@@ -35,12 +35,14 @@ from triage.feedback.loop import FeedbackLoop
 from triage.input.decoder import Decoder
 from triage.input.registry import RegistryUnavailable
 from triage.kafka import BrokerUnavailable, OffsetTracker
+from triage.oncall import acks
 from triage.oncall.escalations import Escalator
 from triage.oncall.gate import Gate
 from triage.ops import metrics
 from triage.ops.health import BrokerWatch, HealthWatch, OutboxWatch
 from triage.ops.http import Readiness
 from triage.pipeline import DeadLetterBusy, Outcome, Pipeline
+from triage.receivers import pagerduty
 from triage.receivers.outbox import Outbox
 from triage.receivers.registry import Receivers
 from triage.routing import RoutingTree, Vocabulary, load_routing
@@ -135,6 +137,7 @@ class Worker:
         gate = Gate(store, routes.config.inhibit_rules)
         self.outbox = Outbox(store, self.receivers.senders(routes), claimer, lease, gate=gate)
         self.escalator = Escalator(store, self.outbox.wake)
+        acks.on_first_take(store, self._acknowledge_pages)
         self.feedback = FeedbackLoop.from_settings(settings, store, self.pipeline.route, self.outbox.wake)
         self.routing = RoutingReloader(settings.routing_path(), routes, self._use_routes)
         self.health = HealthWatch(
@@ -184,6 +187,12 @@ class Worker:
         for name, reason in worker.receivers.idle(routes):
             log.warning("receiver %s will skip every delivery: %s", name, reason)
         return worker
+
+    def _acknowledge_pages(self, target: acks.Target) -> None:
+        """A case or incident was taken: acknowledge the PagerDuty alerts it raised (once each)."""
+        message_id = target.message_id or acks.first_case(self.store, target.incident_id)
+        if message_id and pagerduty.follow_up(self.store, self.pipeline.routes, message_id, "acknowledge"):
+            self.outbox.wake()
 
     def _use_routes(self, routes: RoutingTree) -> None:
         self.pipeline.routes = routes

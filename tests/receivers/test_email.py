@@ -122,6 +122,7 @@ def test_triage_run_with_a_wrong_smtp_password_stops_with_one_line(smtp, kafka_s
         kafka_settings,
         f"sqlite:///{tmp_path / 'store.db'}",
         TRIAGE_ROUTING_FILE=str(routing),
+        TRIAGE_LOG__FORMAT="text",  # the start-up error as a person at a terminal reads it
         **{**smtp.env(), "TRIAGE_SMTP__PASSWORD": "wrong"},
     )
     run = subprocess.run([*TRIAGE, "run"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=180)

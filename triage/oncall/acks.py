@@ -7,6 +7,8 @@ is called from there, after the first take only.
 from __future__ import annotations
 
 import logging
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -19,6 +21,13 @@ from triage.store import Store
 from triage.store.tables import AcknowledgementRow, DeliveryRow, IncidentRow, MessageRow, TriageRow
 
 log = logging.getLogger(__name__)
+# What else hears of a first take (the worker: PagerDuty's acknowledge), per store: the Slack clicks and
+# the helpdesk's events share the worker's Store, and a listener ends with its store.
+_listeners: weakref.WeakKeyDictionary[Store, Callable[[Target], None]] = weakref.WeakKeyDictionary()
+
+
+def on_first_take(store: Store, listener: Callable[[Target], None]) -> None:
+    _listeners[store] = listener
 
 
 @dataclass(frozen=True)
@@ -79,8 +88,25 @@ def take(store: Store, target: Target, who: str, how: str, at: datetime | None =
         waited = (at - _aware(alerted_at)).total_seconds()
         metrics.TIME_TO_ACKNOWLEDGE.labels(urgency or "unknown").observe(max(0.0, waited))
     log.info("%s taken by %s (%s)", target.subject, who, how)
-    # PagerDuty (issue 25, item 5): acknowledge the incident opened for this target here, once.
+    listener = _listeners.get(store)
+    if listener is not None:
+        try:
+            listener(target)
+        except Exception:  # the take is stored; a failed follow-up must not undo the click's answer
+            log.exception("after %s was taken", target.subject)
     return True
+
+
+def first_case(store: Store, incident_id: int | None) -> str | None:
+    """The message of an incident's first case (its PagerDuty alert is keyed by the incident)."""
+    if incident_id is None:
+        return None
+    with store.session(read_only=True) as session:
+        return session.scalars(
+            select(DeliveryRow.message_id)
+            .where(DeliveryRow.incident_id == incident_id)
+            .order_by(DeliveryRow.id)
+        ).first()
 
 
 def take_ticket(store: Store, ticket_id: str, who: str, how: str, at: datetime) -> int:
