@@ -488,6 +488,10 @@ def test_help_lists_the_commands_in_the_order_of_a_first_hour():
         "eval",
         "train",
         "dlq",
+        "silence",
+        "ingest",
+        "input",
+        "schema",
     ]
 
 

@@ -279,7 +279,7 @@ def test_an_unknown_reason_code_is_named_with_the_known_ones(kafka: KafkaSetting
     assert result.stderr.splitlines() == [
         "error: --reason bogus: unknown code; known codes: a_newer_workers_code, body_too_large, "
         "empty_value, invalid_json, invalid_schema, invalid_unicode, invalid_utf8, not_an_object, "
-        "processing_failed"
+        "processing_failed, schema_unknown, undecodable, unmappable"
     ]
     listed = json_lines(run_dlq(kafka, "list", "--json", "--reason", "a_newer_workers_code"))
     assert [row["reason"] for row in listed] == ["z"]  # a code found on the topic is known
