@@ -11,6 +11,7 @@ redrawn to show who corrected what.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -43,6 +44,7 @@ class SlackButtons:
         self.oncall = oncall_clicks.OncallClicks(recorder.store, web, categories)
         self.recorder = recorder
         self.categories = categories
+        self._redraw_lock = threading.Lock()
         self.client = SocketModeClient(app_token=app_token, web_client=web, logger=SDK_LOG)
         self.client.socket_mode_request_listeners.append(self._on_request)
 
@@ -112,7 +114,15 @@ class SlackButtons:
         return receipts[-1]
 
     def _redraw(self, receipt: ReceiptRow) -> None:
-        """Show every label of the message on the alert; a failure leaves the alert as it was."""
+        """Show every label of the message on the alert; a failure leaves the alert as it was.
+
+        One redraw at a time: Socket Mode hands clicks to several threads, and two redraws of one alert
+        racing could post the older picture last (the labels are read under the lock, so the redraw
+        that posts last shows every label stored before it)."""
+        with self._redraw_lock:
+            self._redraw_now(receipt)
+
+    def _redraw_now(self, receipt: ReceiptRow) -> None:
         try:
             case = self.recorder.feedback.delivery_payload(receipt.delivery_id)
             labels = self.recorder.feedback.labels_of(receipt.message_id)
