@@ -124,6 +124,7 @@ class Worker:
         routes: RoutingTree,
         producer: KafkaProducer,
         consumer: KafkaConsumer,
+        decoder: Decoder | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -131,7 +132,7 @@ class Worker:
         self.consumer = consumer
         self.writer = BatchWriter(store)
         claimer = worker_id()
-        self.pipeline = Pipeline(settings, store, classifier, routes, producer, self.writer, claimer)
+        self.pipeline = Pipeline(settings, store, classifier, routes, producer, self.writer, claimer, decoder)
         self.receivers = Receivers(settings, producer, store)
         lease = timedelta(seconds=settings.worker.delivery_lease_s)
         gate = Gate(store, routes.config.inhibit_rules)
@@ -162,7 +163,7 @@ class Worker:
         The LLM and the broker come before the model, whose loading takes seconds: a wrong address is
         said within TRIAGE_KAFKA__BOOTSTRAP_TIMEOUT_MS of the start."""
         routes = load_routing(settings.routing_path(), Vocabulary.from_settings(settings))
-        Decoder.from_settings(settings)  # a bad mapping file is said before anything starts
+        decoder = Decoder.from_settings(settings)  # a bad mapping file is said before anything starts
         store = Store(settings.database_url)
         check_backend(settings)
         store.upgrade()
@@ -175,7 +176,7 @@ class Worker:
         try:
             classifier = make_classifier(settings, store)
             consumer = kafka.make_consumer(settings.kafka)
-            worker = cls(settings, store, classifier, routes, producer, consumer)
+            worker = cls(settings, store, classifier, routes, producer, consumer, decoder)
             worker.receivers.check()
         except Exception:
             if consumer is not None:

@@ -4,31 +4,14 @@ PagerDuty Events v2 stand-in, the take recorded as a Slack click or a helpdesk a
 from __future__ import annotations
 
 import threading
-import time
 
 from tests.conftest import message, produce
 from tests.fakes.pagerduty_server import FakePagerDuty
+from tests.receivers.routed import wait_for
+from tests.receivers.test_pagerduty import ROUTING
 from triage.oncall import acks
 from triage.settings import PagerDutySettings, Settings
 from triage.worker import Worker
-
-ROUTING = """
-receivers:
-  - {name: log, console: {}}
-  - {name: pager, pagerduty: {routing_key: TEST_PD_ROUTING_KEY}}
-route:
-  receiver: log
-  routes:
-    - matchers: ['urgency >= high']
-      receiver: pager
-"""
-
-
-def wait_for(condition, what: str, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 def test_a_taken_case_acknowledges_its_pagerduty_alert_once(settings: Settings, tmp_path, monkeypatch):
