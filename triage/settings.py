@@ -404,6 +404,38 @@ class IngestSettings(Section):
     )
 
 
+class StoreSettings(Section):
+    retention_days: int | None = Field(
+        None,
+        ge=1,
+        description=(
+            "rows older than this many days leave the store once they are in the warehouse (never before); "
+            "unset: kept for ever"
+        ),
+    )
+
+
+class WarehouseSettings(Section):
+    url: str = Field(
+        "",
+        description=(
+            "where `triage warehouse sync` copies the store: `bigquery://PROJECT/DATASET`, "
+            "`redshift://USER@HOST:PORT/DB`, `duckdb:///cx.duckdb` or `parquet:///DIR` (empty: no sync)"
+        ),
+    )
+    interval_s: float = Field(
+        0.0, ge=0, description="the worker syncs every this many seconds (0: only `triage warehouse sync`)"
+    )
+    table_prefix: str = Field("triage_", description="prefix of the warehouse tables (`triage_messages`)")
+    batch_size: int = Field(5000, ge=1, description="rows per load job or transaction")
+
+
+class HistorySettings(Section):
+    enabled: bool = Field(
+        True, description="each case carries the customer's history (contacts, channels, mood)"
+    )
+
+
 class WorkerSettings(Section):
     concurrency: int = Field(32, ge=1, le=1024, description="messages handled at once (one per conversation)")
     max_in_flight: int | None = Field(
@@ -486,6 +518,13 @@ class Settings(BaseSettings):
     http: HTTPSettings = Field(default_factory=HTTPSettings, description="the health and metrics server")
     ingest: IngestSettings = Field(
         default_factory=IngestSettings, description="`triage ingest`, the webhook endpoint helpdesks post to"
+    )
+    store: StoreSettings = Field(default_factory=StoreSettings, description="how long the store keeps rows")
+    warehouse: WarehouseSettings = Field(
+        default_factory=WarehouseSettings, description="the team's warehouse, kept in step with the store"
+    )
+    history: HistorySettings = Field(
+        default_factory=HistorySettings, description="the customer's history across channels"
     )
     worker: WorkerSettings = Field(default_factory=WorkerSettings, description="concurrency, limits, retries")
     log: LogSettings = Field(default_factory=LogSettings, description="the log's level and format")

@@ -1,0 +1,1 @@
+"""Copying the store to the team's warehouse: BigQuery, Redshift, DuckDB or Parquet files."""
