@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import importlib
 
+from typing import TYPE_CHECKING
+
 from triage.warehouse.targets.base import Target, WarehouseUnavailable
+
+if TYPE_CHECKING:
+    from triage.settings import WarehouseSettings
 
 SCHEMES = {
     "bigquery": "triage.warehouse.targets.bigquery",
@@ -14,15 +19,17 @@ SCHEMES = {
 }
 
 
-def open_target(url: str, table_prefix: str = "triage_", **options: object) -> Target:
+def open_target(url: str, settings: WarehouseSettings) -> Target:
     """The target named by `url` (`bigquery://PROJECT/DATASET`, `redshift://USER@HOST:PORT/DB`,
-    `duckdb:///cx.duckdb`, `parquet:///DIR`); ValueError for an unknown scheme."""
+    `duckdb:///cx.duckdb`, `parquet:///DIR`); ValueError for an unknown scheme. Each module's
+    `open(url, settings)` reads the table prefix and its own options (`settings.bigquery_*`,
+    `settings.redshift_*`) from the warehouse settings."""
     scheme = url.partition("://")[0]
     if scheme not in SCHEMES:
         known = ", ".join(f"{name}://" for name in SCHEMES)
         raise ValueError(f"warehouse URL {url!r}: unknown scheme {scheme!r} (known: {known})")
     module = importlib.import_module(SCHEMES[scheme])
-    return module.open(url, table_prefix=table_prefix, **options)
+    return module.open(url, settings)
 
 
 __all__ = ["SCHEMES", "Target", "WarehouseUnavailable", "open_target"]
