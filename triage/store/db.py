@@ -90,6 +90,9 @@ class StoreUnavailable(Exception):
     """The database cannot be reached or refused the write; the work must be retried, never skipped."""
 
 
+MIGRATION_LOCK = 0x7472696167  # "triag": the advisory lock key that serialises migrations on PostgreSQL
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # Transactions are begun by _sqlite_begin: the driver's own implicit BEGIN is switched off.
     dbapi_connection.isolation_level = None
@@ -228,6 +231,10 @@ class Store:
         config.set_main_option("script_location", str(MIGRATIONS))
         try:
             with self.engine.begin() as connection:
+                if connection.dialect.name == "postgresql":
+                    # Two processes starting on an empty database (a worker and `triage ingest`) would both
+                    # create alembic_version; the second waits here, then finds the schema current.
+                    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
         except (OperationalError, SAInterfaceError) as error:
