@@ -1,8 +1,8 @@
 """A local server speaking the Kustomer API's wire format (JSON:API style `data` envelopes): the current
 user (`GET /v1/users/current`), conversations (`GET`/`PUT /v1/conversations/{id}`, priority 1-5),
-appending tags (`POST /v1/conversations/{id}/tags`, the body a bare JSON array of tag names or ids; a
-new name creates the tag; the conversation keeps tag ids), and notes (`GET /v1/conversations/{id}/notes` paged by `page` and
-`pageSize` with `links.next`, `POST` to write one).
+appending tags (`POST /v1/conversations/{id}/tags`, the body a bare JSON array of tag names or ids;
+a new name creates the tag; the conversation keeps tag ids), and notes (`GET
+/v1/conversations/{id}/notes` paged by `page` and `pageSize` with `links.next`, `POST` to write one).
 
 Auth is `Authorization: Bearer {api_key}`. Writes are what `fail_next` scripts and `rate_limit_per_s`
 limits (429 with `Retry-After` and `x-ratelimit-reset`).

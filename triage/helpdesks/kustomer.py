@@ -2,10 +2,10 @@
 
 `Authorization: Bearer {api_key}` against `https://{org}.api.kustomerapp.com`. Three calls, the note
 last: `PUT /v1/conversations/{id}` with `priority` (1 to 5; triage uses 2 to 5 and leaves 1 to the
-team), `POST /v1/conversations/{id}/tags` with a bare JSON array of tag names (appends, creating a tag that does not exist;
-the conversation's other tags stay), and `POST /v1/conversations/{id}/notes` with the note's `body`.
-The note's marker is looked up in `GET /v1/conversations/{id}/notes`, every page (`page`, `pageSize`,
-followed through `links.next` until it is null).
+team), `POST /v1/conversations/{id}/tags` with a bare JSON array of tag names (appends, creating a
+tag that does not exist; the conversation's other tags stay), and `POST /v1/conversations/{id}/notes`
+with the note's `body`. The note's marker is looked up in `GET /v1/conversations/{id}/notes`, every
+page (`page`, `pageSize`, followed through `links.next` until it is null).
 """
 
 from __future__ import annotations
