@@ -17,7 +17,7 @@ import re
 import time
 from typing import Any, ClassVar
 
-from tests.fakes.helpdesk_base import FakeHelpdesk, Json
+from tests.fakes.helpdesk_base import FakeHelpdesk, Json, basic_credentials
 from tests.fakes.local_server import Answer
 
 API_USER = 11
@@ -60,12 +60,7 @@ class FakeGorgias(FakeHelpdesk):
         }
 
     def authorized(self, headers: dict[str, str]) -> bool:
-        scheme, _, encoded = headers.get("authorization", "").partition(" ")
-        try:
-            decoded = base64.b64decode(encoded, validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
-            return False
-        return scheme.lower() == "basic" and decoded == f"{self.email}:{self.api_key}"
+        return basic_credentials(headers) == f"{self.email}:{self.api_key}"
 
     def new_ticket(self, ticket_id: str) -> Json:
         return {

@@ -62,9 +62,15 @@ class TicketChanges(Poller):
     transient = (httpx.HTTPError, TicketRefused, ValueError, KeyError, StoreUnavailable)
 
     def __init__(
-        self, recorder: Recorder, categories: Sequence[str], poll_s: float, settle_s: float = SETTLE_S
+        self,
+        client: httpx.Client,
+        recorder: Recorder,
+        categories: Sequence[str],
+        poll_s: float,
+        settle_s: float = SETTLE_S,
     ) -> None:
         super().__init__(poll_s)
+        self.client = client  # the helpdesk module's, with its base URL and credentials
         self.recorder = recorder
         self.categories = categories
         self.settle_s = settle_s
