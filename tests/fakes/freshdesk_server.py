@@ -11,14 +11,12 @@ with `Retry-After`, as Freshdesk's per-minute limit answers).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import html
 import re
 import time
 from typing import Any, ClassVar
 
-from tests.fakes.helpdesk_base import FakeHelpdesk, Json
+from tests.fakes.helpdesk_base import FakeHelpdesk, Json, basic_credentials
 from tests.fakes.local_server import Answer
 
 API_AGENT = 9001
@@ -44,12 +42,7 @@ class FakeFreshdesk(FakeHelpdesk):
         return {"TRIAGE_FRESHDESK__BASE_URL": self.address, "TRIAGE_FRESHDESK__API_KEY": self.api_key}
 
     def authorized(self, headers: dict[str, str]) -> bool:
-        scheme, _, encoded = headers.get("authorization", "").partition(" ")
-        try:
-            decoded = base64.b64decode(encoded, validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
-            return False
-        return scheme.lower() == "basic" and decoded == f"{self.api_key}:X"
+        return basic_credentials(headers) == f"{self.api_key}:X"
 
     def new_ticket(self, ticket_id: str) -> Json:
         now = iso(self.clock())

@@ -1,8 +1,10 @@
 """A local server speaking the Gorgias REST API's wire format: the current user (`GET /api/users/0`),
 tickets (`GET`/`PUT /api/tickets/{id}`, priority low/normal/high/critical), ticket tags (`POST` adds by
-`names` or `ids`, `PUT` replaces), ticket messages (`GET` with cursor pagination: `limit`, `cursor`,
-`meta.next_cursor`; `POST` with `channel: internal-note` for a note), and the ticket list ordered by
-`updated_datetime` (cursor-paged), what the corrections reader polls.
+`names` or `ids`, `PUT` replaces), a ticket's new message (`POST /api/tickets/{id}/messages`, with
+`channel: internal-note` for a note), the message list (`GET /api/messages?ticket_id=`, cursor
+pagination: `limit` at most 100, `cursor`, `meta.next_cursor`, `order_by` `created_datetime:desc` by
+default or `:asc`; the per-ticket `GET /api/tickets/{id}/messages` is deprecated and not served), and
+the ticket list ordered by `updated_datetime` (cursor-paged), what the corrections reader polls.
 
 Auth is HTTP Basic `email:api_key`. Writes are what `fail_next` scripts and `rate_limit_per_s` limits
 (429 with `Retry-After`, as Gorgias's leaky bucket answers).
@@ -17,7 +19,7 @@ import re
 import time
 from typing import Any, ClassVar
 
-from tests.fakes.helpdesk_base import FakeHelpdesk, Json
+from tests.fakes.helpdesk_base import FakeHelpdesk, Json, basic_credentials
 from tests.fakes.local_server import Answer
 
 API_USER = 11
@@ -60,12 +62,7 @@ class FakeGorgias(FakeHelpdesk):
         }
 
     def authorized(self, headers: dict[str, str]) -> bool:
-        scheme, _, encoded = headers.get("authorization", "").partition(" ")
-        try:
-            decoded = base64.b64decode(encoded, validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError):
-            return False
-        return scheme.lower() == "basic" and decoded == f"{self.email}:{self.api_key}"
+        return basic_credentials(headers) == f"{self.email}:{self.api_key}"
 
     def new_ticket(self, ticket_id: str) -> Json:
         return {
@@ -95,6 +92,8 @@ class FakeGorgias(FakeHelpdesk):
             return 200, {}, user
         if method == "GET" and path == "/api/tickets":
             return self._list_tickets(query)
+        if method == "GET" and path == "/api/messages":
+            return self._list_messages(query)
         match = TICKET.match(path)
         if not match:
             return 404, {}, {"error": {"msg": "Resource not found"}}
@@ -108,8 +107,6 @@ class FakeGorgias(FakeHelpdesk):
             return self._update(ticket, body or {}, by=API_USER)
         if part == "/tags" and method in ("POST", "PUT"):
             return self._set_tags(ticket, body or {}, replace=method == "PUT", by=API_USER)
-        if part == "/messages" and method == "GET":
-            return self._page(self.notes[match[1]], query, f"/api/tickets/{match[1]}/messages")
         if part == "/messages" and method == "POST":
             return self._message(match[1], body or {})
         return 405, {}, {"error": {"msg": "Method not allowed"}}
@@ -150,6 +147,21 @@ class FakeGorgias(FakeHelpdesk):
         }
         self.notes[ticket_id].append(message)
         return 201, {}, message
+
+    def _list_messages(self, query: Json) -> Answer:
+        order = query.get("order_by", "created_datetime:desc")
+        if order not in ("created_datetime:asc", "created_datetime:desc"):
+            return 400, {}, {"error": {"msg": "Invalid data", "data": {"order_by": ["Not a valid choice."]}}}
+        ticket_id = query.get("ticket_id")
+        if ticket_id is None:
+            found = [m for messages in self.notes.values() for m in messages]
+        else:
+            ticket = self.ticket_or_error(ticket_id)
+            if isinstance(ticket, tuple):
+                return ticket
+            found = list(self.notes[ticket_id])
+        ordered = found if order.endswith(":asc") else found[::-1]  # kept in the order they were sent
+        return self._page(ordered, query, "/api/messages")
 
     def _page(self, items: list[Json], query: Json, uri: str) -> Answer:
         offset = offset_of(query.get("cursor"))

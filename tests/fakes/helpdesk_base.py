@@ -9,6 +9,8 @@ change through the helpdesk's own interface (kept as an event, for the correctio
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import math
 import time
@@ -18,6 +20,17 @@ from urllib.parse import parse_qsl, urlsplit
 from tests.fakes.local_server import Answer, LocalJSONServer
 
 Json = dict[str, Any]
+
+
+def basic_credentials(headers: dict[str, str]) -> str | None:
+    """`user:password` from an `Authorization: Basic ...` header (names lower-cased), or None."""
+    scheme, _, encoded = headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        return base64.b64decode(encoded, validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
 
 
 class FakeHelpdesk(LocalJSONServer):

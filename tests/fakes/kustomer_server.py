@@ -1,8 +1,8 @@
 """A local server speaking the Kustomer API's wire format (JSON:API style `data` envelopes): the current
-user (`GET /v1/users/current`), conversations (`GET`/`PATCH /v1/conversations/{id}`, priority 1-5),
-appending tags by name (`POST /v1/conversations/{id}/tags`, a new name creates the tag; the
-conversation keeps tag ids), and notes (`GET /v1/conversations/{id}/notes` paged by `page` and
-`pageSize` with `links.next`, `POST` to write one).
+user (`GET /v1/users/current`), conversations (`GET`/`PUT /v1/conversations/{id}`, priority 1-5),
+appending tags (`POST /v1/conversations/{id}/tags`, the body a bare JSON array of tag names or ids;
+a new name creates the tag; the conversation keeps tag ids), and notes (`GET
+/v1/conversations/{id}/notes` paged by `page` and `pageSize` with `links.next`, `POST` to write one).
 
 Auth is `Authorization: Bearer {api_key}`. Writes are what `fail_next` scripts and `rate_limit_per_s`
 limits (429 with `Retry-After` and `x-ratelimit-reset`).
@@ -102,10 +102,10 @@ class FakeKustomer(FakeHelpdesk):
         conversation, part = found, match[2]
         if part is None and method == "GET":
             return 200, {}, {"data": conversation}
-        if part is None and method in ("PATCH", "PUT"):
+        if part is None and method == "PUT":
             return self._update(conversation, body or {})
         if part == "/tags" and method == "POST":
-            return self._append_tags(conversation, body or {})
+            return self._append_tags(conversation, body)
         if part == "/notes" and method == "GET":
             return self._notes(match[1], query)
         if part == "/notes" and method == "POST":
@@ -123,8 +123,7 @@ class FakeKustomer(FakeHelpdesk):
         self._changed(conversation, by)
         return 200, {}, {"data": conversation}
 
-    def _append_tags(self, conversation: Json, body: Json, by: str = API_USER) -> Answer:
-        names = body.get("tags")
+    def _append_tags(self, conversation: Json, names: Any, by: str = API_USER) -> Answer:
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             return self._invalid("tags must be a list of tag names or ids")
         tags = conversation["attributes"]["tags"]
@@ -178,7 +177,7 @@ class FakeKustomer(FakeHelpdesk):
             if priority is not None:
                 self._update(conversation, {"priority": priority}, by=agent)
             if add_tags:
-                self._append_tags(conversation, {"tags": list(add_tags)}, by=agent)
+                self._append_tags(conversation, list(add_tags), by=agent)
 
     def _notes(self, conversation_id: str, query: Json) -> Answer:
         try:

@@ -83,7 +83,7 @@ def kustomer_desk(fake: FakeKustomer) -> Desk:
     def tag(ticket: Any, name: str) -> None:
         with fake._lock:
             fake.ticket(str(ticket))
-            fake._append_tags(fake.tickets[str(ticket)], {"tags": [name]}, by="agent-7")
+            fake._append_tags(fake.tickets[str(ticket)], [name], by="agent-7")
 
     return Desk(
         "kustomer",

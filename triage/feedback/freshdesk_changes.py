@@ -8,12 +8,8 @@ it (see ticket_changes.py).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-import httpx
-
-from triage.feedback.recorder import Recorder
 from triage.feedback.ticket_changes import Page, TicketChanges, TicketState, first_look, parse_time
 from triage.helpdesks.base import request
 from triage.helpdesks.freshdesk import PRIORITY
@@ -23,12 +19,6 @@ URGENCY = {number: urgency for urgency, number in PRIORITY.items()}
 
 class FreshdeskChanges(TicketChanges):
     system = "freshdesk"
-
-    def __init__(
-        self, client: httpx.Client, recorder: Recorder, categories: Sequence[str], poll_s: float, **kw: Any
-    ) -> None:
-        super().__init__(recorder, categories, poll_s, **kw)
-        self.client = client
 
     def page(self, cursor: str | None) -> Page:
         params = {

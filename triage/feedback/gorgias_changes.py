@@ -9,12 +9,8 @@ ticket_changes.py).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-import httpx
-
-from triage.feedback.recorder import Recorder
 from triage.feedback.ticket_changes import Page, TicketChanges, TicketState, parse_time
 from triage.helpdesks.base import request
 from triage.helpdesks.gorgias import PRIORITY
@@ -24,12 +20,6 @@ URGENCY = {priority: urgency for urgency, priority in PRIORITY.items()}
 
 class GorgiasChanges(TicketChanges):
     system = "gorgias"
-
-    def __init__(
-        self, client: httpx.Client, recorder: Recorder, categories: Sequence[str], poll_s: float, **kw: Any
-    ) -> None:
-        super().__init__(recorder, categories, poll_s, **kw)
-        self.client = client
 
     def page(self, cursor: str | None) -> Page:
         params: dict[str, Any] = {"order_by": "updated_datetime:asc", "limit": 100}

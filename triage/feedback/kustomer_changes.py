@@ -9,12 +9,8 @@ a correction; priority 1, which triage leaves to the team, is not read as an urg
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-import httpx
-
-from triage.feedback.recorder import Recorder
 from triage.feedback.ticket_changes import Page, TicketChanges, TicketState, first_look, parse_time
 from triage.helpdesks.base import request
 from triage.helpdesks.kustomer import PRIORITY
@@ -25,12 +21,9 @@ URGENCY = {number: urgency for urgency, number in PRIORITY.items()}
 class KustomerChanges(TicketChanges):
     system = "kustomer"
 
-    def __init__(
-        self, client: httpx.Client, recorder: Recorder, categories: Sequence[str], poll_s: float, **kw: Any
-    ) -> None:
-        super().__init__(recorder, categories, poll_s, **kw)
-        self.client = client
-        self.tag_names: dict[str, str] = {}
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.tag_names: dict[str, str] = {}  # tag id -> name, read once
 
     def _get(self, path: str) -> dict[str, Any]:
         return request(self.client, "kustomer", "GET", path).json()["data"]

@@ -13,7 +13,6 @@ of triage's still under way (its receipt not yet stored) is never taken for a pe
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,8 +21,9 @@ from typing import Any
 import httpx
 
 from triage.feedback.fields import values
+from triage.feedback.poller import Poller
 from triage.feedback.recorder import Judgement, Recorder
-from triage.helpdesks.base import HelpdeskBusy, TicketRefused
+from triage.helpdesks.base import TicketRefused
 from triage.store import StoreUnavailable
 from triage.store.feedback import Correction
 
@@ -54,22 +54,27 @@ class Page:
     done: bool
 
 
-class TicketChanges:
-    """The polling loop and the comparison; a subclass lists its helpdesk's tickets."""
+class TicketChanges(Poller):
+    """The comparison; a subclass lists its helpdesk's tickets."""
 
     system = ""  # zendesk-style name: gorgias, kustomer, freshdesk
     me: str | None = None  # triage's own API user, where the helpdesk names editors
+    transient = (httpx.HTTPError, TicketRefused, ValueError, KeyError, StoreUnavailable)
 
     def __init__(
-        self, recorder: Recorder, categories: Sequence[str], poll_s: float, settle_s: float = SETTLE_S
+        self,
+        client: httpx.Client,
+        recorder: Recorder,
+        categories: Sequence[str],
+        poll_s: float,
+        settle_s: float = SETTLE_S,
     ) -> None:
+        super().__init__(poll_s)
+        self.client = client  # the helpdesk module's, with its base URL and credentials
         self.recorder = recorder
         self.categories = categories
-        self.poll_s = poll_s
         self.settle_s = settle_s
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._failing = False
+        self.reading = f"{self.system}'s ticket changes"
 
     @property
     def cursor_name(self) -> str:
@@ -78,32 +83,6 @@ class TicketChanges:
     def page(self, cursor: str | None) -> Page:
         """The tickets updated from `cursor` on (None: from a minute ago, or the start of the list)."""
         raise NotImplementedError
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name=f"{self.system}-changes", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            wait = self.poll_s
-            try:
-                while not self._stopping.is_set() and not self.read_page():
-                    pass
-                if self._failing:
-                    log.info("reading %s's ticket changes works again", self.system)
-                self._failing = False
-            except HelpdeskBusy as busy:
-                wait = busy.retry_after_s or self.poll_s
-            except (httpx.HTTPError, TicketRefused, ValueError, KeyError, StoreUnavailable) as error:
-                if not self._failing:
-                    log.warning("reading %s's ticket changes failed, retrying: %s", self.system, error)
-                self._failing = True
-            self._stopping.wait(wait)
 
     def read_page(self) -> bool:
         """Read one page from the stored cursor, store its corrections and move the cursor; True when

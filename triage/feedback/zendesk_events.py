@@ -17,7 +17,6 @@ that field. The label is the case of the latest message triage wrote to the tick
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -26,6 +25,7 @@ from typing import Any
 import httpx
 
 from triage.feedback.fields import values
+from triage.feedback.poller import Poller, RetryLater
 from triage.feedback.recorder import Judgement, Recorder
 from triage.helpdesks.base import retry_after
 from triage.oncall.acks import take_ticket
@@ -45,44 +45,18 @@ class EventsUnreadable(Exception):
     """The events endpoint answered something other than a page of events."""
 
 
-class TicketEvents:
+class TicketEvents(Poller):
+    reading = "Zendesk's ticket events"
+    transient = (httpx.HTTPError, EventsUnreadable, StoreUnavailable)
+
     def __init__(
         self, client: httpx.Client, recorder: Recorder, categories: Sequence[str], poll_s: float
     ) -> None:
+        super().__init__(poll_s)
         self.client = client
         self.recorder = recorder
         self.categories = categories
-        self.poll_s = poll_s
         self.me: int | None = None  # triage's own Zendesk user: its changes are not corrections
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._failing = False
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="zendesk-events", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        while not self._stopping.is_set():
-            wait = self.poll_s
-            try:
-                while not self._stopping.is_set() and not self.read_page():
-                    pass  # more pages: read on
-                if self._failing:
-                    log.info("reading Zendesk's ticket events works again")
-                self._failing = False
-            except RetryLater as later:
-                wait = later.seconds
-            except (httpx.HTTPError, EventsUnreadable, StoreUnavailable) as error:
-                if not self._failing:  # once per outage, not every poll
-                    log.warning("reading Zendesk's ticket events failed, retrying: %s", error)
-                self._failing = True
-            self._stopping.wait(wait)
 
     def read_page(self) -> bool:
         """Read one page from the cursor and store its corrections; True at the end of the stream."""
@@ -184,14 +158,6 @@ class TicketEvents:
                     if str(tag).startswith(prefix) and value in values(field, self.categories):
                         changes.append((child["id"], field, value))
         return changes
-
-
-class RetryLater(Exception):
-    """Zendesk asked us to wait (429): that many seconds."""
-
-    def __init__(self, seconds: float) -> None:
-        super().__init__(f"rate limited for {seconds:.0f}s")
-        self.seconds = seconds
 
 
 def _page(response: httpx.Response) -> dict[str, Any]:

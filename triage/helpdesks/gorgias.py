@@ -4,8 +4,9 @@ Basic auth `{email}:{api_key}` against `https://{domain}.gorgias.com`. Three cal
 `PUT /api/tickets/{id}` with `priority` (low, normal, high, critical), `POST /api/tickets/{id}/tags` with
 `names` (adds; the ticket's other tags stay), and `POST /api/tickets/{id}/messages` with `channel:
 internal-note`, `from_agent: true` and the API user (`GET /api/users/0`, the current user) as sender.
-The note's marker is looked up in `GET /api/tickets/{id}/messages`, every page (cursor pagination:
-`limit`, `cursor` = the last page's `meta.next_cursor`).
+The note's marker is looked up in `GET /api/messages?ticket_id={id}` (the per-ticket list is
+deprecated), every page, oldest first (cursor pagination: `limit`, `cursor` = the last page's
+`meta.next_cursor`).
 """
 
 from __future__ import annotations
@@ -51,16 +52,16 @@ class Gorgias:
 
     def has_note(self, ticket_id: str, delivery_id: int) -> bool:
         wanted = marker(delivery_id)
-        params: dict[str, Any] = {"limit": PAGE}
+        params: dict[str, Any] = {"ticket_id": ticket_id, "limit": PAGE, "order_by": "created_datetime:asc"}
         while True:
-            page = self._request("GET", f"/api/tickets/{ticket_id}/messages", params=params).json()
+            page = self._request("GET", "/api/messages", params=params).json()
             for message in page.get("data", []):
                 if wanted in f"{message.get('body_text') or ''} {message.get('body_html') or ''}":
                     return True
             cursor = (page.get("meta") or {}).get("next_cursor")
             if not cursor:
                 return False
-            params = {"limit": PAGE, "cursor": cursor}
+            params = {**params, "cursor": cursor}
 
     def write(self, ticket_id: str, case: dict[str, Any], config: HelpdeskReceiver, delivery_id: int) -> None:
         if config.set_priority:

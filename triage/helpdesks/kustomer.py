@@ -1,11 +1,11 @@
 """Kustomer API: priority, tags and a note on a conversation (a `ticket.id` is a conversation id).
 
 `Authorization: Bearer {api_key}` against `https://{org}.api.kustomerapp.com`. Three calls, the note
-last: `PATCH /v1/conversations/{id}` with `priority` (1 to 5; triage uses 2 to 5 and leaves 1 to the
-team), `POST /v1/conversations/{id}/tags` with tag names (appends, creating a tag that does not exist;
-the conversation's other tags stay), and `POST /v1/conversations/{id}/notes` with the note's `body`.
-The note's marker is looked up in `GET /v1/conversations/{id}/notes`, every page (`page`, `pageSize`,
-followed through `links.next` until it is null).
+last: `PUT /v1/conversations/{id}` with `priority` (1 to 5; triage uses 2 to 5 and leaves 1 to the
+team), `POST /v1/conversations/{id}/tags` with a bare JSON array of tag names (appends, creating a
+tag that does not exist; the conversation's other tags stay), and `POST /v1/conversations/{id}/notes`
+with the note's `body`. The note's marker is looked up in `GET /v1/conversations/{id}/notes`, every
+page (`page`, `pageSize`, followed through `links.next` until it is null).
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ class Kustomer:
     def write(self, ticket_id: str, case: dict[str, Any], config: HelpdeskReceiver, delivery_id: int) -> None:
         path = f"/v1/conversations/{ticket_id}"
         if config.set_priority:
-            self._request("PATCH", path, json={"priority": PRIORITY[case["urgency"]]})
-        self._request("POST", f"{path}/tags", json={"tags": tags(case, config)})
+            self._request("PUT", path, json={"priority": PRIORITY[case["urgency"]]})
+        self._request("POST", f"{path}/tags", json=tags(case, config))
         if config.internal_note:
             self._request("POST", f"{path}/notes", json={"body": note(case, delivery_id)})
