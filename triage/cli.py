@@ -43,6 +43,7 @@ from triage.input.registry import RegistryError
 from triage.kafka import BrokerUnavailable
 from triage.message import InvalidMessage, parse_message
 from triage.oncall.cli import silence_app
+from triage.oncall.preview import StoreView, preview
 from triage.ops.http import OpsPortError, OpsServer
 from triage.ops.logging import error_line, setup_logging, stop_logging, wants_json
 from triage.produce import ProduceError, end_offset, read_lines, with_new_ids
@@ -51,7 +52,7 @@ from triage.receivers.helpdesk import HelpdeskConfigError
 from triage.receivers.slack import SlackConfigError
 from triage.report.command import report as report_command
 from triage.routing import RESULTS_RECEIVER, RoutingError, RoutingTree, Vocabulary, load_routing
-from triage.routing.cases import diff_trees, load_cases, run_cases, stored_case
+from triage.routing.cases import diff_trees, flatten, load_cases, run_cases, stored_case
 from triage.routing.timing import parse_duration
 from triage.routing.tree import Route
 from triage.settings import Settings, SettingsError, load_settings
@@ -663,8 +664,13 @@ def routes_test(
     """Run routing test cases; print a diff for each failure; exit 1 when any fails."""
     with one_line_errors():
         _, tree = _load_tree(routing)
-        results = run_cases(tree, load_cases(cases_file, tree))
-    for result in results:
+        cases = load_cases(cases_file, tree)
+        results = run_cases(tree, cases)
+        oncall = StoreView(load_settings().database_url, tree)  # silences, open incidents
+    if oncall.problem:
+        said = f"silences and open incidents not read: {oncall.problem}"
+        console.print(f"[dim]{escape(said)}[/]", highlight=False)
+    for case, result in zip(cases, results, strict=True):
         mark = "[green]PASS[/]" if result.passed else "[red]FAIL[/]"
         console.print(f"{mark} {result.name}: {', '.join(result.actual) or '(none)'}", highlight=False)
         for receiver, group in result.groups.items():
@@ -674,6 +680,8 @@ def routes_test(
                 console.print(f"     [red]- expected {name}, not routed[/]")
             for name in result.unexpected:
                 console.print(f"     [red]+ routed to {name}, not expected[/]")
+        for line in preview(tree, flatten(case.fields), oncall):
+            console.print(f"       [dim]{escape(line)}[/]", highlight=False)
         if explain or not result.passed:
             for line in result.explanation:
                 console.print(f"       [dim]{line}[/]", highlight=False)

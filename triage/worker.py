@@ -35,7 +35,7 @@ from triage.feedback.loop import FeedbackLoop
 from triage.input.decoder import Decoder
 from triage.input.registry import RegistryUnavailable
 from triage.kafka import BrokerUnavailable, OffsetTracker
-from triage.oncall import acks
+from triage.oncall import acks, resolves
 from triage.oncall.escalations import Escalator
 from triage.oncall.gate import Gate
 from triage.ops import metrics
@@ -139,6 +139,7 @@ class Worker:
         self.outbox = Outbox(store, self.receivers.senders(routes), claimer, lease, gate=gate)
         self.escalator = Escalator(store, self.outbox.wake)
         acks.on_first_take(store, self._acknowledge_pages)
+        resolves.on_case_solved(store, self._resolve_pages)
         self.feedback = FeedbackLoop.from_settings(settings, store, self.pipeline.route, self.outbox.wake)
         self.routing = RoutingReloader(settings.routing_path(), routes, self._use_routes)
         self.health = HealthWatch(
@@ -193,6 +194,11 @@ class Worker:
         """A case or incident was taken: acknowledge the PagerDuty alerts it raised (once each)."""
         message_id = target.message_id or acks.first_case(self.store, target.incident_id)
         if message_id and pagerduty.follow_up(self.store, self.pipeline.routes, message_id, "acknowledge"):
+            self.outbox.wake()
+
+    def _resolve_pages(self, message_id: str) -> None:
+        """A case's ticket was solved: resolve the PagerDuty alert it raised (once)."""
+        if pagerduty.follow_up(self.store, self.pipeline.routes, message_id, "resolve"):
             self.outbox.wake()
 
     def _use_routes(self, routes: RoutingTree) -> None:

@@ -278,6 +278,7 @@ class FakeZendesk(LocalJSONServer):
             "priority": ticket.get("priority"),
             "tags": list(ticket["tags"]),
             "assignee": ticket.get("assignee_id"),
+            "status": ticket.get("status"),
         }
         for key, value in changes.items():
             if key not in {"id", "comment", "tags", "additional_tags", "remove_tags"}:
@@ -291,6 +292,8 @@ class FakeZendesk(LocalJSONServer):
             children.append({"priority": ticket["priority"], "previous_value": before["priority"]})
         if ticket.get("assignee_id") != before["assignee"]:
             children.append({"assignee_id": ticket["assignee_id"], "previous_value": before["assignee"]})
+        if ticket.get("status") != before["status"]:
+            children.append({"status": ticket["status"], "previous_value": before["status"]})
         added = [t for t in ticket["tags"] if t not in before["tags"]]
         removed = [t for t in before["tags"] if t not in ticket["tags"]]
         if added or removed:
@@ -333,8 +336,10 @@ class FakeZendesk(LocalJSONServer):
         add_tags: tuple[str, ...] = (),
         remove_tags: tuple[str, ...] = (),
         assignee: int | None = None,
+        status: str | None = None,
     ) -> None:
-        """An agent changes a ticket in Zendesk's web interface (`assignee`: assigns it to that agent)."""
+        """An agent changes a ticket in Zendesk's web interface (`assignee`: assigns it to that agent;
+        `status`: solved, closed...)."""
         with self._lock:
             ticket = self._ticket(ticket_id)
             assert ticket is not None, f"no ticket {ticket_id}"
@@ -343,6 +348,8 @@ class FakeZendesk(LocalJSONServer):
                 changes["priority"] = priority
             if assignee is not None:
                 changes["assignee_id"] = assignee
+            if status is not None:
+                changes["status"] = status
             self._apply(ticket, changes, updater=agent, via="Web form")
 
     def _ticket_events(self, query: Json) -> Answer:

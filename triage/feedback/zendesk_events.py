@@ -29,6 +29,7 @@ from triage.feedback.poller import Poller, RetryLater
 from triage.feedback.recorder import Judgement, Recorder
 from triage.helpdesks.base import retry_after
 from triage.oncall.acks import take_ticket
+from triage.oncall.resolves import SOLVED, solve_ticket
 from triage.store import StoreUnavailable
 from triage.store.feedback import Correction
 
@@ -104,6 +105,7 @@ class TicketEvents(Poller):
         if not isinstance(event, dict) or not isinstance(event.get("child_events"), list):
             return None  # not a ticket update (e.g. an SLA or metric event)
         self._assigned(event)
+        self._solved(event)
         updater, ticket = event.get("updater_id"), event.get("ticket_id")
         if not isinstance(updater, int) or updater == self.me or updater < 0 or ticket is None:
             return None  # triage's own change, Zendesk's system user, or incomplete
@@ -143,6 +145,19 @@ class TicketEvents(Poller):
                 take_ticket(
                     self.recorder.store, str(ticket), f"Zendesk agent {agent}", "zendesk", at + CLOCK_SLACK
                 )
+
+    def _solved(self, event: dict[str, Any]) -> None:
+        """A ticket set to solved or closed (a child `{"status": "solved", "previous_value": "open"}`)
+        resolves the PagerDuty alerts of its cases (triage/oncall/resolves.py)."""
+        at, ticket = _event_time(event), event.get("ticket_id")
+        for child in event["child_events"]:
+            if not isinstance(child, dict) or child.get("event_type") != "Change" or at is None:
+                continue
+            status = child.get("status")  # the ticket events' form; an audit's: field_name and value
+            if child.get("field_name") == "status":
+                status = child.get("value")
+            if status in SOLVED and ticket is not None:
+                solve_ticket(self.recorder.store, str(ticket), at + CLOCK_SLACK)
 
     def _changes(self, children: list[Any]) -> list[tuple[Any, str, str]]:
         """(child event id, field, value) for each priority or known category_/sentiment_ tag set."""

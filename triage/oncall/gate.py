@@ -42,7 +42,7 @@ class Gate:
         if not rows:
             return {}
         active = silences.active(self.store)
-        sources = self._open_incidents() if self.rules else []
+        sources = self.open_incidents() if self.rules else []
         if not active and not sources:
             return {}
         cases = self.cases({row.message_id for row in rows})
@@ -51,7 +51,7 @@ class Gate:
             case = cases.get(row.message_id)
             if case is None:
                 continue
-            if found := self.inhibited(row, case, sources):
+            if found := inhibiting(self.rules, row.receiver, row.message_id, case, sources):
                 held[row.id] = found
             if silence := silences.matching(active, case):
                 held[row.id] = Held("silenced", f"silence {silence}")
@@ -70,24 +70,7 @@ class Gate:
             session.execute(update(IncidentRow).where(IncidentRow.opener_id == row.id).values(closes_at=now))
         metrics.DELIVERIES.labels(row.receiver, held.status).inc()
 
-    def inhibited(
-        self,
-        row: DeliveryRow,
-        case: dict[str, Any],
-        sources: Sequence[tuple[IncidentRow, str, dict[str, Any]]],
-    ) -> Held | None:
-        """A per-case delivery to another receiver than an open incident's, muted by a rule."""
-        for incident, first_message, source in sources:
-            if incident.receiver == row.receiver or first_message == row.message_id:
-                continue  # an incident does not hold back its own cases
-            for rule in self.rules:
-                if rule.inhibits(source, case):
-                    return Held(
-                        "inhibited", f"incident {incident.id} ({incident.receiver}): {rule.describe()}"
-                    )
-        return None
-
-    def _open_incidents(self) -> list[tuple[IncidentRow, str, dict[str, Any]]]:
+    def open_incidents(self) -> list[tuple[IncidentRow, str, dict[str, Any]]]:
         """Open incidents with their first case's message id and fields."""
         now = datetime.now(UTC)
         with self.store.session(read_only=True) as session:
@@ -108,3 +91,20 @@ class Gate:
                 .where(MessageRow.id.in_(list(message_ids)))
             ).all()
         return {message_id: stored_case(parsed, result) for message_id, parsed, result in rows}
+
+
+def inhibiting(
+    rules: Sequence[InhibitRule],
+    receiver: str,
+    message_id: str | None,
+    case: dict[str, Any],
+    sources: Sequence[tuple[IncidentRow, str, dict[str, Any]]],
+) -> Held | None:
+    """A per-case delivery to another receiver than an open incident's, muted by a rule."""
+    for incident, first_message, source in sources:
+        if incident.receiver == receiver or first_message == message_id:
+            continue  # an incident does not hold back its own cases
+        for rule in rules:
+            if rule.inhibits(source, case):
+                return Held("inhibited", f"incident {incident.id} ({incident.receiver}): {rule.describe()}")
+    return None

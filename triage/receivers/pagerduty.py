@@ -86,8 +86,8 @@ class PagerDutySender(EventSender):
 
 
 def follow_up(store: Store, tree: RoutingTree, message_id: str, action: Action) -> int:
-    """Queue an `acknowledge` (someone took the case) or a `resolve` (its ticket was solved) for every
-    PagerDuty alert the case raised (its own dedup_key, or its incident's); returns how many.
+    """Queue an `acknowledge` (someone took the case) for every PagerDuty alert the case raised (its own
+    dedup_key, or its incident's), or a `resolve` (its ticket was solved) for its own; returns how many.
 
     Each is a delivery in the outbox to `<receiver>:<action>`, unique per message like every delivery:
     queued once however often this is called (two workers, a retried click), and sent with the outbox's
@@ -96,6 +96,8 @@ def follow_up(store: Store, tree: RoutingTree, message_id: str, action: Action) 
     paging = [name for name, receiver in tree.receivers.items() if receiver.pagerduty is not None]
     queued = 0
     for row, uid in raised(store, message_id, paging):
+        if action == "resolve" and uid:
+            continue  # an incident's alert resolves when it goes idle, not with one of its tickets
         key = incident_key(uid) if uid else case_key(message_id)
         follow = DeliveryRow(
             message_id=message_id,

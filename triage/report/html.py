@@ -42,6 +42,8 @@ th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #e4e7eb}td.n,th.n{
 
 
 def render_html(report: Report) -> str:
+    from triage.report.oncall_html import oncall_section  # it draws with this module's helpers
+
     window = report.window
     heading = (
         f"<h1>CX health report</h1><p class=muted>Last {escape(window.describe())}: "
@@ -59,6 +61,7 @@ def render_html(report: Report) -> str:
                 _churn(report),
                 _alerts(report),
                 _incidents(report),
+                oncall_section(report.oncall),
                 _model_vs_team(report),
                 _llm(report),
                 _degraded(report),

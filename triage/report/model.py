@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from triage.report.oncall import OnCall, oncall_json
 from triage.report.window import Window
 
 SENTIMENTS = ("negative", "neutral", "positive")
@@ -170,6 +171,7 @@ class Report:
     incidents: list[IncidentStat]
     model_vs_team: ModelVsTeam
     llm_spend: LLMSpend | None = None
+    oncall: OnCall | None = None
 
 
 def as_json(report: Report) -> dict[str, Any]:
@@ -248,6 +250,7 @@ def as_json(report: Report) -> dict[str, Any]:
             for incident in report.incidents
         ],
         "model_vs_team": _model_vs_team(report.model_vs_team),
+        **({"oncall": oncall_json(report.oncall)} if report.oncall is not None else {}),
     }
 
 

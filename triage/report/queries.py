@@ -47,6 +47,8 @@ RECEIVED_SLACK = timedelta(days=1)
 
 
 def build_report(session: Session, window: Window, daily_budget_usd: float | None = None) -> Report:
+    from triage.report.oncall_queries import oncall  # it builds on this module's helpers
+
     return Report(
         window=window,
         activity=activity(session, window),
@@ -56,6 +58,7 @@ def build_report(session: Session, window: Window, daily_budget_usd: float | Non
         incidents=incidents(session, window),
         model_vs_team=model_vs_team(session, window),
         llm_spend=llm_spend(session, window, daily_budget_usd),
+        oncall=oncall(session, window),
     )
 
 
