@@ -23,6 +23,7 @@ from triage.classify import Classifier
 from triage.classify.embedded import Encoder, message_text
 from triage.classify.meaning import Meaning
 from triage.classify.redact import redact
+from triage.classify.survey import classify_case
 from triage.dlq import already_sent
 from triage.input.decoder import Decoder
 from triage.input.presets import Skipped
@@ -85,7 +86,7 @@ class Pipeline:
         if self.store.is_processed(message.id):
             return self._duplicate(message)
         started = time.perf_counter()
-        triage = self.classifier.classify(message)
+        triage = classify_case(self.classifier, message, self.routes.vocabulary.categories)
         metrics.CLASSIFY_SECONDS.labels(triage.model.split(":")[0]).observe(time.perf_counter() - started)
         if triage.prompt_tokens or triage.completion_tokens:
             metrics.LLM_TOKENS.labels("prompt").inc(triage.prompt_tokens)
@@ -348,6 +349,8 @@ def message_row(message: SupportMessage, record: ConsumerRecord, raw: str | None
         kafka_topic=record.topic,
         kafka_partition=record.partition,
         kafka_offset=record.offset,
+        survey_type=message.survey.type if message.survey else None,
+        survey_score=message.survey.score if message.survey else None,
     )
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel
 
 from triage.classify.categories import category_names
-from triage.message import URGENCY_ORDER, SupportMessage, Triage
+from triage.message import SURVEY_SCALES, URGENCY_ORDER, SupportMessage, Triage
 from triage.routing.matchers import ORDERED, Matcher
 from triage.settings import ClassifierSettings, Settings
 
@@ -25,6 +25,7 @@ FREE_PREFIX = "metadata."  # producers put anything there
 # `==`, `=!`, `=>`, `=<`, `= ~`: an operator slipped into the value of `=` (or `!=`). The operator meant:
 SLIPPED_OPERATOR = re.compile(r"^([=!<>~])\s*(.*)$")
 SLIPS = {"=": {"=": "=", "!": "!=", ">": ">=", "<": "<=", "~": "=~"}, "!=": {"=": "!=", "~": "!~"}}
+SURVEY_SCORES = tuple(str(n) for n in range(11))  # every scale's scores (NPS: 0-10)
 NUMERIC = ("confidence", "prompt_tokens", "completion_tokens", "cost_usd")
 
 
@@ -70,6 +71,8 @@ class Vocabulary:
             "sentiment": ("negative", "neutral", "positive"),
             "category": self.categories,
             "degraded": ("true", "false"),
+            "survey.type": tuple(SURVEY_SCALES),
+            "survey.score": SURVEY_SCORES,
         }
 
     def field_problem(self, name: str) -> str | None:
@@ -97,7 +100,7 @@ class Vocabulary:
         if slipped and slipped[1] in SLIPS[op]:
             return self._slipped(name, op, matcher.value, slipped)
         if op in ORDERED and name != "urgency":
-            if name in self.values:
+            if name in self.values and name != "survey.score":
                 return f"{name} has no order: use = or in"
             if matcher.number is None:
                 return f"{op} compares numbers (or urgency levels), got {matcher.value!r}"

@@ -37,6 +37,7 @@ class MessageRow(Base):
     """One consumed, valid support message: the raw JSON as received and the parsed fields worth querying."""
 
     __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_survey_received", "survey_type", "received_at"),)  # CX scores
 
     id: Mapped[str] = mapped_column(String(256), primary_key=True)
     conversation_id: Mapped[str] = mapped_column(String(256), index=True)
@@ -51,6 +52,8 @@ class MessageRow(Base):
     kafka_topic: Mapped[str] = mapped_column(String(255))
     kafka_partition: Mapped[int] = mapped_column(Integer)
     kafka_offset: Mapped[int] = mapped_column(Integer)
+    survey_type: Mapped[str | None] = mapped_column(String(8))  # csat | nps | ces (triage/message.py)
+    survey_score: Mapped[int | None] = mapped_column(SmallInteger)
 
 
 class TriageRow(Base):
