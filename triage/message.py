@@ -50,6 +50,7 @@ class Customer(Lenient):
     id: str | None = None
     name: str | None = None
     email: str | None = None
+    phone: str | None = None  # any punctuation; matched on its digits (triage/customers.py)
     tier: str | None = None
 
 

@@ -24,6 +24,7 @@ from triage.classify.embedded import Encoder, message_text
 from triage.classify.meaning import Meaning
 from triage.classify.redact import redact
 from triage.classify.survey import classify_case
+from triage.customers import identities
 from triage.dlq import already_sent
 from triage.input.decoder import Decoder
 from triage.input.presets import Skipped
@@ -106,6 +107,7 @@ class Pipeline:
             message_row(kept, record, decoded.raw if self.settings.store_original_text else None),
             triage_row(message, triage, receivers),
             deliveries,
+            identities(message.customer, hashed=not self.settings.store_original_text),
         )
         if not stored:
             return self._duplicate(message)
@@ -294,15 +296,19 @@ def _seconds(interval: timedelta | None) -> float | None:
 
 def redacted(message: SupportMessage) -> SupportMessage:
     """The message with PII masked in every free-text field (body, subject, the customer's name,
-    metadata) and the customer's e-mail dropped. Identifiers and the ticket's link stay as given: they
-    are keys and pointers (message, conversation, customer and ticket ids)."""
+    metadata) and the customer's e-mail and phone dropped. Identifiers and the ticket's link stay as
+    given: they are keys and pointers (message, conversation, customer and ticket ids)."""
     customer = message.customer
     return message.model_copy(
         update={
             "body": redact(message.body).text,
             "subject": redact(message.subject).text if message.subject else None,
             "customer": customer.model_copy(
-                update={"email": None, "name": redact(customer.name).text if customer.name else None}
+                update={
+                    "email": None,
+                    "phone": None,
+                    "name": redact(customer.name).text if customer.name else None,
+                }
             ),
             "metadata": redact_strings(message.metadata),
         }

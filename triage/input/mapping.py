@@ -26,7 +26,7 @@ from jmespath.exceptions import JMESPathError
 from triage.message import Customer, InvalidMessage, SupportMessage, Survey, Ticket
 
 REQUIRED = ("id", "body")
-IDENTIFIERS = {"id", "conversation_id", "customer.id", "ticket.id"}  # numbers become text
+IDENTIFIERS = {"id", "conversation_id", "customer.id", "customer.phone", "ticket.id"}  # numbers become text
 
 
 class MappingError(Exception):
