@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from triage.report.scores import CXScores, scores_json
 from triage.report.window import Window
 
 SENTIMENTS = ("negative", "neutral", "positive")
@@ -26,14 +27,18 @@ class CategoryStat:
 
 @dataclass(frozen=True)
 class AtRiskCustomer:
-    """A customer with repeated negative messages or a conversation whose urgency rose."""
+    """A customer whose history in the window says they may leave (triage/report/score_queries.py)."""
 
-    customer_id: str
-    tier: str | None  # the tier on the customer's newest stored message
+    customer_id: str  # the customer id, else the customer key
+    tier: str | None  # the tier on the customer's newest message in the window
     messages: int
     negative: int
     escalations: int  # messages more urgent than the one before them in their conversation
     last_message_at: datetime
+    repeats: int = 0  # contacts within 7 days of their previous one
+    detractors: int = 0  # survey answers in the negative band (NPS 0-6, CSAT 1-2, CES 1-3)
+    worsening: bool = False  # their mood is getting worse
+    risk: int = 0  # the ranking's points
 
 
 @dataclass(frozen=True)
@@ -170,6 +175,7 @@ class Report:
     incidents: list[IncidentStat]
     model_vs_team: ModelVsTeam
     llm_spend: LLMSpend | None = None
+    cx: CXScores | None = None  # triage/report/scores.py
 
 
 def as_json(report: Report) -> dict[str, Any]:
@@ -212,6 +218,10 @@ def as_json(report: Report) -> dict[str, Any]:
                     "messages": customer.messages,
                     "negative": customer.negative,
                     "escalations": customer.escalations,
+                    "repeats": customer.repeats,
+                    "detractors": customer.detractors,
+                    "worsening": customer.worsening,
+                    "risk": customer.risk,
                     "last_message_at": _iso(customer.last_message_at),
                 }
                 for customer in report.churn_risk.customers
@@ -248,6 +258,7 @@ def as_json(report: Report) -> dict[str, Any]:
             for incident in report.incidents
         ],
         "model_vs_team": _model_vs_team(report.model_vs_team),
+        **scores_json(report.cx),
     }
 
 
