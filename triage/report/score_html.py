@@ -39,7 +39,7 @@ def score_section(report: Report) -> str:
         f"<small>{counted(score.answers.count, 'answer')}</small></div>"
         for name, score in cx.scores.items()
     )
-    tiles += f'<div class="tile"><b>{rate}</b>repeat contacts<small>{count(repeat.repeats)}</small></div>'
+    tiles += f'<div class="tile"><b>{rate}</b>repeat contacts<small>{count(repeat.repeats)} of {count(repeat.contacts)}</small></div>'
     parts = [f'<div class="tiles">{tiles}</div>', _by_week(report, cx), _by_channel(report, cx)]
     parts += [_bands(cx, score) for score in cx.scores.values() if score.answers.count]
     parts.append(_repeaters(cx))
@@ -50,7 +50,9 @@ def _value(survey: str, answers: Answers) -> str:
     value = answers.value(survey)
     if value is None:
         return "–"
-    return f"{value:.2f}" if survey == "ces" else f"{value:+.0f}" if survey == "nps" else f"{value:.0f}%"
+    if survey == "ces":
+        return f"{value:.2f}"
+    return (f"{value:+.0f}" if round(value) else "0") if survey == "nps" else f"{value:.0f}%"
 
 
 def _cell(score: Score, answers: Answers | None) -> str:
