@@ -39,7 +39,8 @@ def score_section(report: Report) -> str:
         f"<small>{counted(score.answers.count, 'answer')}</small></div>"
         for name, score in cx.scores.items()
     )
-    tiles += f'<div class="tile"><b>{rate}</b>repeat contacts<small>{count(repeat.repeats)} of {count(repeat.contacts)}</small></div>'
+    repeats = f"{count(repeat.repeats)} of {count(repeat.contacts)}"
+    tiles += f'<div class="tile"><b>{rate}</b>repeat contacts<small>{repeats}</small></div>'
     parts = [f'<div class="tiles">{tiles}</div>', _by_week(report, cx), _by_channel(report, cx)]
     parts += [_bands(cx, score) for score in cx.scores.values() if score.answers.count]
     parts.append(_repeaters(cx))
