@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel
 
 from triage.classify.categories import category_names
+from triage.history import ROUTING_FIELDS as HISTORY_FIELDS
+from triage.history import TRENDS
 from triage.message import URGENCY_ORDER, SupportMessage, Triage
 from triage.routing.matchers import ORDERED, Matcher
 from triage.settings import ClassifierSettings, Settings
@@ -44,7 +46,10 @@ def _schema_paths(model: type[BaseModel], prefix: str = "") -> list[str]:
     return paths
 
 
-FIELDS: tuple[str, ...] = tuple(dict.fromkeys([*Triage.model_fields, *_schema_paths(SupportMessage)]))
+# the customer's history (triage/history.py) is matched like a field of the message
+FIELDS: tuple[str, ...] = tuple(
+    dict.fromkeys([*Triage.model_fields, *_schema_paths(SupportMessage), *HISTORY_FIELDS])
+)
 
 
 def did_you_mean(word: str, known: Iterable[str]) -> str:
@@ -70,6 +75,7 @@ class Vocabulary:
             "sentiment": ("negative", "neutral", "positive"),
             "category": self.categories,
             "degraded": ("true", "false"),
+            "customer.sentiment_trend": TRENDS,
         }
 
     def field_problem(self, name: str) -> str | None:
