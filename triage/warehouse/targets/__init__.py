@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+
 from typing import TYPE_CHECKING
 
 from triage.warehouse.targets.base import Target, WarehouseUnavailable
