@@ -32,6 +32,7 @@ from triage.kafka import position, publish_dead_letter
 from triage.message import InvalidMessage, SupportMessage, Triage, alert_priority
 from triage.ops import metrics
 from triage.routing import RESULTS_RECEIVER, RoutingTree, case_fields
+from triage.routing.fields import without_personal_data
 from triage.routing.tree import Match
 from triage.settings import Settings
 from triage.store import BatchWriter, RecordPosition, Store
@@ -165,7 +166,7 @@ class Pipeline:
                 message_id=message.id,
                 conversation_id=message.conversation_key,
                 receiver=match.receiver,
-                payload=alert_payload(alert, match),
+                payload=alert_payload(alert, match, personal=self.settings.store_original_text),
                 not_before=match.quiet_hours.deferred_until(now) if match.quiet_hours else None,
                 priority=alert_priority(triage.urgency),
             )
@@ -297,14 +298,15 @@ def alert_details(message: SupportMessage) -> dict[str, Any]:
     }
 
 
-def alert_payload(alert: dict[str, Any], match: Match) -> dict[str, Any]:
+def alert_payload(alert: dict[str, Any], match: Match, personal: bool = True) -> dict[str, Any]:
     """What a receiver renders: the case, its details, and the route that chose the receiver (its
-    matchers say why)."""
+    matchers say why; without `personal`, those on the customer's address or name do not say the
+    value)."""
     return {
         **alert,
         "repeat_interval_s": _seconds(match.repeat_interval),
         "route": match.path,
-        "route_matchers": list(match.matchers),
+        "route_matchers": [m if personal else without_personal_data(m) for m in match.matchers],
     }
 
 

@@ -19,7 +19,7 @@ from triage.classify.categories import category_names
 from triage.history import ROUTING_FIELDS as HISTORY_FIELDS
 from triage.history import TRENDS
 from triage.message import URGENCY_ORDER, SupportMessage, Triage
-from triage.routing.matchers import ORDERED, Matcher
+from triage.routing.matchers import ORDERED, Matcher, MatcherError, parse_matcher
 from triage.settings import ClassifierSettings, Settings
 
 FREE_PREFIX = "metadata."  # producers put anything there
@@ -133,3 +133,16 @@ class Vocabulary:
             f"the value {value!r} starts with an operator; did you mean {meant!r}? "
             "(a value that really starts so: put it in quotes)"
         )
+
+
+PERSONAL = ("customer.email", "customer.phone", "customer.name")  # what redaction takes out of a message
+
+
+def without_personal_data(matcher: str) -> str:
+    """A matcher as shown where the store keeps no original text: `customer.email = [hidden]`, so
+    the alert's "why" (stored in the outbox) does not name the address a route matched."""
+    try:
+        parsed = parse_matcher(matcher)
+    except MatcherError:
+        return matcher
+    return f"{parsed.field} {parsed.op} [hidden]" if parsed.field in PERSONAL else matcher
