@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel
 
 from triage.classify.categories import category_names
+from triage.history import ROUTING_FIELDS as HISTORY_FIELDS
+from triage.history import TRENDS
 from triage.message import SURVEY_SCALES, URGENCY_ORDER, SupportMessage, Triage
-from triage.routing.matchers import ORDERED, Matcher
+from triage.routing.matchers import ORDERED, Matcher, MatcherError, parse_matcher
 from triage.settings import ClassifierSettings, Settings
 
 FREE_PREFIX = "metadata."  # producers put anything there
@@ -45,7 +47,10 @@ def _schema_paths(model: type[BaseModel], prefix: str = "") -> list[str]:
     return paths
 
 
-FIELDS: tuple[str, ...] = tuple(dict.fromkeys([*Triage.model_fields, *_schema_paths(SupportMessage)]))
+# the customer's history (triage/history.py) is matched like a field of the message
+FIELDS: tuple[str, ...] = tuple(
+    dict.fromkeys([*Triage.model_fields, *_schema_paths(SupportMessage), *HISTORY_FIELDS])
+)
 
 
 def did_you_mean(word: str, known: Iterable[str]) -> str:
@@ -71,6 +76,7 @@ class Vocabulary:
             "sentiment": ("negative", "neutral", "positive"),
             "category": self.categories,
             "degraded": ("true", "false"),
+            "customer.sentiment_trend": TRENDS,
             "survey.type": tuple(SURVEY_SCALES),
             "survey.score": SURVEY_SCORES,
         }
@@ -130,3 +136,16 @@ class Vocabulary:
             f"the value {value!r} starts with an operator; did you mean {meant!r}? "
             "(a value that really starts so: put it in quotes)"
         )
+
+
+PERSONAL = ("customer.email", "customer.phone", "customer.name")  # what redaction takes out of a message
+
+
+def without_personal_data(matcher: str) -> str:
+    """A matcher as shown where the store keeps no original text: `customer.email = [hidden]`, so
+    the alert's "why" (stored in the outbox) does not name the address a route matched."""
+    try:
+        parsed = parse_matcher(matcher)
+    except MatcherError:
+        return matcher
+    return f"{parsed.field} {parsed.op} [hidden]" if parsed.field in PERSONAL else matcher

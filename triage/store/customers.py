@@ -14,14 +14,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, DateTime, bindparam, func, or_, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from triage.customers import own_key
-from triage.store.tables import CustomerIdentityRow, MessageRow
+from triage.history import TREND_MESSAGES, WEEK, Contact
+from triage.store.tables import CustomerIdentityRow, MessageRow, TriageRow
 
 _IDENTITIES = CustomerIdentityRow.__table__
 _MESSAGES = MessageRow.__table__
+_RESULTS = TriageRow.__table__
 
 
 def known_keys(connection: Connection, found: Iterable[str]) -> dict[str, str]:
@@ -84,3 +86,65 @@ def assign_customers(connection: Connection, items: Sequence[tuple[MessageRow, S
             module.insert(CustomerIdentityRow).on_conflict_do_nothing(),
             [{"identity": identity, "customer_key": key, "linked_at": now} for identity, key in new.items()],
         )
+
+
+def _past_contacts_query():
+    """The customer's messages for their history, in one round trip: those of the 7 days up to the
+    message, their last few (the sentiment trend) and their first (days since first contact). The
+    customer is every key the message's identities are known under, and its own first identity (its
+    key when none is known yet): the index on (customer_key, created_at) finds their rows."""
+    moment = func.coalesce(_MESSAGES.c.created_at, _MESSAGES.c.received_at)
+    at = bindparam("b_at", type_=DateTime(timezone=True))
+    linked = select(_IDENTITIES.c.customer_key).where(
+        _IDENTITIES.c.identity.in_(bindparam("b_identities", expanding=True))
+    )
+    theirs = (
+        select(
+            _MESSAGES.c.id,
+            moment.label("at"),
+            _MESSAGES.c.channel,
+            _RESULTS.c.urgency,
+            _RESULTS.c.sentiment,
+            _RESULTS.c.category,
+        )
+        .select_from(_MESSAGES.join(_RESULTS, _RESULTS.c.message_id == _MESSAGES.c.id))
+        .where(
+            or_(
+                _MESSAGES.c.customer_key.in_(linked.scalar_subquery()),
+                _MESSAGES.c.customer_key == bindparam("b_own"),
+            )
+            & (moment <= at)
+        )
+    )
+    week = theirs.where(moment >= bindparam("b_since", type_=DateTime(timezone=True)))
+    last = theirs.order_by(moment.desc()).limit(TREND_MESSAGES - 1)
+    first = theirs.order_by(moment).limit(1)
+    return union_all(*(select(part.subquery()) for part in (week, last, first)))
+
+
+_PAST = _past_contacts_query()
+
+
+def past_contacts(connection: Connection, found: Sequence[str], at: datetime) -> list[Contact]:
+    """The customer's stored messages the history of a message written at `at` needs (repeats
+    possible: customer_history takes each once)."""
+    if not found:
+        return []
+    at = at.astimezone(UTC)
+    parameters = {
+        "b_identities": list(found),
+        "b_own": own_key(list(found)),
+        "b_at": at,
+        "b_since": at - WEEK,
+    }
+    return [
+        Contact(message_id, _as_utc(moment), channel, urgency, sentiment, category)
+        for message_id, moment, channel, urgency, sentiment, category in connection.execute(_PAST, parameters)
+    ]
+
+
+def _as_utc(moment: datetime | str) -> datetime:
+    """SQLite gives times back as text without their offset (stored as UTC)."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
