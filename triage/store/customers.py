@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection, DateTime, bindparam, func, or_, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from triage.customers import own_key
+from triage.customers import digest, own_key
 from triage.history import TREND_MESSAGES, WEEK, Contact
 from triage.store.tables import CustomerIdentityRow, MessageRow, TriageRow
 
@@ -35,6 +35,15 @@ def known_keys(connection: Connection, found: Iterable[str]) -> dict[str, str]:
         _IDENTITIES.c.identity.in_(wanted)
     )
     return {identity: key for identity, key in connection.execute(query)}
+
+
+def customer_keys(connection: Connection, plain: Sequence[str]) -> set[str]:
+    """Every key a customer given by plain identities (`id:c-9`, `email:...`) may be stored under, in
+    a store with or without original text: the identities themselves, plain and as digests (a key
+    never linked further), and the keys the table links them to (`triage forget`, a customer's
+    timeline)."""
+    candidates = [*plain, *(digest(identity) for identity in plain)]
+    return set(candidates) | set(known_keys(connection, candidates).values())
 
 
 def resolve(found: Sequence[str], known: dict[str, str]) -> tuple[str | None, set[str]]:

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, Table, Text, cast, delete, func, or_, select
 
 from triage.customers import digest, plain_identities
+from triage.store.customers import customer_keys
 from triage.store.db import Store
 from triage.store.tables import (
     AcknowledgementRow,
@@ -59,11 +60,7 @@ class Eraser:
     def erase(self, plain: list[str], given: list[str]) -> None:
         identities_table = CustomerIdentityRow.__table__
         candidates = plain + [digest(identity) for identity in plain]
-        keys = set(candidates) | set(
-            self.connection.scalars(
-                select(identities_table.c.customer_key).where(identities_table.c.identity.in_(candidates))
-            )
-        )
+        keys = customer_keys(self.connection, plain)
         identities = set(candidates) | set(
             self._select(identities_table.c.identity, identities_table.c.customer_key, keys)
         )
