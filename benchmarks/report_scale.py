@@ -27,7 +27,8 @@ from typing import Any
 from sqlalchemy import func, select, text
 
 from triage.report.html import render_html
-from triage.report.queries import activity, alerts, build_report, categories, churn_risk
+from triage.report.queries import activity, alerts, build_report, categories
+from triage.report.score_queries import at_risk, repeat_contacts
 from triage.report.window import Window
 from triage.routing import RESULTS_RECEIVER
 from triage.store import Store
@@ -236,7 +237,10 @@ def time_report(url: str, since: str) -> dict[str, float]:
         for name, query in (
             ("activity", activity),
             ("categories", categories),
-            ("churn_risk", churn_risk),
+            (
+                "churn_risk",
+                lambda session, window: at_risk(session, window, repeat_contacts(session, window)),
+            ),
             ("alerts", alerts),
         ):
             started = time.perf_counter()

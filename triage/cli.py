@@ -36,6 +36,7 @@ from triage.classify.categories import CategoriesError
 from triage.classify.evaluate import EvalDataError, LabelledFile, Task, evaluate, read_examples
 from triage.cli_help import Group
 from triage.dlq_cli import dlq_app
+from triage.forget_cli import forget as forget_command
 from triage.ingest.command import ingest as ingest_command
 from triage.input.cli import input_app, schema_app
 from triage.input.mapping import MappingError
@@ -73,6 +74,7 @@ app.add_typer(schema_app, name="schema")
 app.add_typer(silence_app, name="silence")
 app.command(name="report")(report_command)
 app.command(name="ingest")(ingest_command)
+app.command(name="forget")(forget_command)
 console = Console(width=None if sys.stdout.isatty() else 160)  # piped: no terminal width to fit
 err = Console(stderr=True)
 

@@ -7,7 +7,15 @@ import re
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 Urgency = Literal["low", "normal", "high", "urgent"]
 Sentiment = Literal["negative", "neutral", "positive"]
@@ -42,6 +50,7 @@ class Customer(Lenient):
     id: str | None = None
     name: str | None = None
     email: str | None = None
+    phone: str | None = None  # any punctuation; matched on its digits (triage/customers.py)
     tier: str | None = None
 
 
@@ -51,8 +60,44 @@ class Ticket(Lenient):
     url: str | None = None
 
 
+SurveyType = Literal["csat", "nps", "ces"]
+# The usual scales (docs/report.md, "CX scores"): CSAT 1-5 (satisfied: 4-5), NPS 0-10 (detractors 0-6,
+# passives 7-8, promoters 9-10), CES 1-7 ("the company made it easy", 7: strongly agree).
+SURVEY_SCALES: dict[str, tuple[int, int]] = {"csat": (1, 5), "nps": (0, 10), "ces": (1, 7)}
+
+
+class Survey(Lenient):
+    """A survey answer's score; the answer's comment is the message's body (which may then be empty)."""
+
+    type: SurveyType
+    score: int
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _type_any_case(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("score", mode="before")
+    @classmethod
+    def _no_bool(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError(f"a score is a whole number, got {str(value).lower()}")
+        return value
+
+    @field_validator("score")
+    @classmethod
+    def _on_scale(cls, value: int, info: ValidationInfo) -> int:
+        kind = info.data.get("type")
+        if kind in SURVEY_SCALES:
+            low, high = SURVEY_SCALES[kind]
+            if not low <= value <= high:
+                raise ValueError(f"{kind.upper()} scores are {low} to {high}, got {value}")
+        return value
+
+
 class SupportMessage(Lenient):
     id: str = Field(min_length=1, max_length=256)
+    survey: Survey | None = None  # before body: an empty body is allowed for a survey answer
     body: str
     conversation_id: str | None = Field(None, max_length=256)
     subject: str | None = None
@@ -62,10 +107,18 @@ class SupportMessage(Lenient):
     ticket: Ticket | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _survey_body(cls, data: Any) -> Any:
+        """A survey answer without a comment may leave the body out."""
+        if isinstance(data, dict) and data.get("survey") is not None and data.get("body") is None:
+            return {**data, "body": ""}
+        return data
+
     @field_validator("body")
     @classmethod
-    def _body_has_text(cls, value: str) -> str:
-        if not value.strip():
+    def _body_has_text(cls, value: str, info: ValidationInfo) -> str:
+        if not value.strip() and info.data.get("survey") is None:
             raise ValueError("body is empty")
         return value
 
@@ -162,7 +215,11 @@ def unpaired_surrogate(value: Any, path: str = "") -> str | None:
 def _describe(error: ValidationError) -> str:
     """`body: Field required; channel: Input should be 'email', ...` without pydantic's URLs."""
     parts = []
-    for item in error.errors():
+    errors = error.errors()
+    bad_survey = any(item["loc"][:1] == ("survey",) for item in errors)
+    for item in errors:
+        if bad_survey and item["loc"] == ("body",) and item["msg"].endswith("body is empty"):
+            continue  # the body may be empty because a survey was given: its problem is the one to name
         field = ".".join(str(p) for p in item["loc"]) or "message"
         parts.append(f"{field}: {item['msg'].removeprefix('Value error, ')}")
     return "; ".join(parts)

@@ -23,13 +23,17 @@ from triage.classify import Classifier
 from triage.classify.embedded import Encoder, message_text
 from triage.classify.meaning import Meaning
 from triage.classify.redact import redact
+from triage.classify.survey import classify_case
+from triage.customers import identities
 from triage.dlq import already_sent
+from triage.history import Contact, customer_history, history_fields
 from triage.input.decoder import Decoder
 from triage.input.presets import Skipped
 from triage.kafka import position, publish_dead_letter
 from triage.message import InvalidMessage, SupportMessage, Triage, alert_priority
 from triage.ops import metrics
 from triage.routing import RESULTS_RECEIVER, RoutingTree, case_fields
+from triage.routing.fields import without_personal_data
 from triage.routing.tree import Match
 from triage.settings import Settings
 from triage.store import BatchWriter, RecordPosition, Store
@@ -85,26 +89,29 @@ class Pipeline:
         if self.store.is_processed(message.id):
             return self._duplicate(message)
         started = time.perf_counter()
-        triage = self.classifier.classify(message)
+        triage = classify_case(self.classifier, message, self.routes.vocabulary.categories)
         metrics.CLASSIFY_SECONDS.labels(triage.model.split(":")[0]).observe(time.perf_counter() - started)
         if triage.prompt_tokens or triage.completion_tokens:
             metrics.LLM_TOKENS.labels("prompt").inc(triage.prompt_tokens)
             metrics.LLM_TOKENS.labels("completion").inc(triage.completion_tokens)
             metrics.LLM_COST.inc(triage.cost_usd)
-        receivers, deliveries = self.route(message, triage, arrived_at=arrival(record))
+        found = identities(message.customer, hashed=not self.settings.store_original_text)
+        history = self.customer_history(message, triage, found)
+        receivers, deliveries = self.route(message, triage, arrived_at=arrival(record), history=history)
         deliveries.append(
             DeliveryRow(
                 message_id=message.id,
                 conversation_id=message.conversation_key,
                 receiver=RESULTS_RECEIVER,
-                payload=case_record(message, triage, receivers),
+                payload=case_record(message, triage, receivers, history),
             )
         )
         kept = message if self.settings.store_original_text else redacted(message)
         stored = self.writer.save_triaged(
             message_row(kept, record, decoded.raw if self.settings.store_original_text else None),
-            triage_row(message, triage, receivers),
+            triage_row(message, triage, receivers, history),
             deliveries,
+            found,
         )
         if not stored:
             return self._duplicate(message)
@@ -120,21 +127,38 @@ class Pipeline:
         )
         return "processed"
 
+    def customer_history(
+        self, message: SupportMessage, triage: Triage, found: list[str]
+    ) -> dict[str, Any] | None:
+        """The customer's history for this case (triage/history.py), from one read of the store; None
+        when it is switched off (TRIAGE_HISTORY__ENABLED=false) or the message names no customer."""
+        if not self.settings.history.enabled or not found:
+            return None
+        at = as_utc(message.created_at) if message.created_at else datetime.now(UTC)
+        now = Contact(message.id, at, message.channel, triage.urgency, triage.sentiment, triage.category)
+        return customer_history(now, self.store.customer_contacts(found, at))
+
     def route(
         self,
         message: SupportMessage,
         triage: Triage,
         extra: dict[str, Any] | None = None,
         arrived_at: datetime | None = None,
+        history: dict[str, Any] | None = None,
     ) -> tuple[list[str], list[DeliveryRow]]:
         """The receivers the routing tree chooses for a judged message, and a delivery for each (the
         results topic's not included). `extra` goes into every delivery's payload; `arrived_at`, when
-        the broker got the message, is when a new group's group_wait starts (default: when stored)."""
-        fields = case_fields(message, triage)
+        the broker got the message, is when a new group's group_wait starts (default: when stored);
+        `history`, the customer's (matched as `customer.contacts_24h` and the like)."""
+        fields = {**case_fields(message, triage), **history_fields(history)}
         routes = self.routes
         matches = routes.matches(fields)
         receivers = [match.receiver for match in matches]
-        alert = {**case_record(message, triage, receivers), **alert_details(message), **(extra or {})}
+        alert = {
+            **case_record(message, triage, receivers, history),
+            **alert_details(message),
+            **(extra or {}),
+        }
         now = datetime.now(UTC)
         deliveries = []
         grouped_on: dict[str, Any] | None = None  # the fields group keys are made of, once needed
@@ -143,7 +167,7 @@ class Pipeline:
                 message_id=message.id,
                 conversation_id=message.conversation_key,
                 receiver=match.receiver,
-                payload=alert_payload(alert, match),
+                payload=alert_payload(alert, match, personal=self.settings.store_original_text),
                 not_before=match.quiet_hours.deferred_until(now) if match.quiet_hours else None,
                 priority=alert_priority(triage.urgency),
             )
@@ -239,7 +263,12 @@ def find_encoder(classifier: Classifier) -> Encoder | None:
     return None
 
 
-def case_record(message: SupportMessage, triage: Triage, receivers: list[str]) -> dict[str, Any]:
+def case_record(
+    message: SupportMessage,
+    triage: Triage,
+    receivers: list[str],
+    history: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The results-topic record, also the payload every receiver renders from."""
     return {
         "message_id": message.id,
@@ -253,6 +282,7 @@ def case_record(message: SupportMessage, triage: Triage, receivers: list[str]) -
         "ticket_id": message.ticket.id if message.ticket else None,
         "created_at": message.created_at.isoformat() if message.created_at else None,
         "triaged_at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "customer_history": history,
     }
 
 
@@ -269,14 +299,15 @@ def alert_details(message: SupportMessage) -> dict[str, Any]:
     }
 
 
-def alert_payload(alert: dict[str, Any], match: Match) -> dict[str, Any]:
+def alert_payload(alert: dict[str, Any], match: Match, personal: bool = True) -> dict[str, Any]:
     """What a receiver renders: the case, its details, and the route that chose the receiver (its
-    matchers say why)."""
+    matchers say why; without `personal`, those on the customer's address or name do not say the
+    value)."""
     return {
         **alert,
         "repeat_interval_s": _seconds(match.repeat_interval),
         "route": match.path,
-        "route_matchers": list(match.matchers),
+        "route_matchers": [m if personal else without_personal_data(m) for m in match.matchers],
     }
 
 
@@ -293,15 +324,19 @@ def _seconds(interval: timedelta | None) -> float | None:
 
 def redacted(message: SupportMessage) -> SupportMessage:
     """The message with PII masked in every free-text field (body, subject, the customer's name,
-    metadata) and the customer's e-mail dropped. Identifiers and the ticket's link stay as given: they
-    are keys and pointers (message, conversation, customer and ticket ids)."""
+    metadata) and the customer's e-mail and phone dropped. Identifiers and the ticket's link stay as
+    given: they are keys and pointers (message, conversation, customer and ticket ids)."""
     customer = message.customer
     return message.model_copy(
         update={
             "body": redact(message.body).text,
             "subject": redact(message.subject).text if message.subject else None,
             "customer": customer.model_copy(
-                update={"email": None, "name": redact(customer.name).text if customer.name else None}
+                update={
+                    "email": None,
+                    "phone": None,
+                    "name": redact(customer.name).text if customer.name else None,
+                }
             ),
             "metadata": redact_strings(message.metadata),
         }
@@ -348,6 +383,8 @@ def message_row(message: SupportMessage, record: ConsumerRecord, raw: str | None
         kafka_topic=record.topic,
         kafka_partition=record.partition,
         kafka_offset=record.offset,
+        survey_type=message.survey.type if message.survey else None,
+        survey_score=message.survey.score if message.survey else None,
     )
 
 
@@ -356,8 +393,10 @@ def as_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def triage_row(message: SupportMessage, triage: Triage, receivers: list[str]) -> TriageRow:
+def triage_row(
+    message: SupportMessage, triage: Triage, receivers: list[str], history: dict[str, Any] | None = None
+) -> TriageRow:
     """The stored result; its summary is redacted, as everywhere it goes (it may quote the customer)."""
     fields = triage.model_dump()
     fields["summary"] = redact(triage.summary).text
-    return TriageRow(message_id=message.id, receivers=receivers, **fields)
+    return TriageRow(message_id=message.id, receivers=receivers, customer_history=history, **fields)

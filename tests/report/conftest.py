@@ -39,6 +39,8 @@ def add(
     created: datetime | None = None,
     alerts: dict[str, tuple[str, float | None]] | None = None,
     skip_reason: str | None = None,
+    survey: tuple[str, int] | None = None,
+    customer_key: str | None = None,
 ) -> None:
     """One message as the worker stores it; `alerts` maps receiver to (status, seconds to sent_at); a
     skipped delivery's reason is `skip_reason`, else "<receiver> is not configured"."""
@@ -70,6 +72,9 @@ def add(
             kafka_topic="support.messages",
             kafka_partition=0,
             kafka_offset=0,
+            survey_type=survey[0] if survey else None,
+            survey_score=survey[1] if survey else None,
+            customer_key=customer_key,
         ),
         TriageRow(
             message_id=message_id,
@@ -174,3 +179,22 @@ def fill_labels(store: Store) -> None:
             Correction([label("c1", "urgency", "normal", "normal", at(20, 11, 30))]),
         ]
     )
+
+
+def fill_surveys(store: Store) -> None:
+    """Survey answers in WEEK (weeks from Mondays 2026-11-09 and 2026-11-16) whose scores are computed
+    by hand in tests/report/test_scores.py."""
+    answers = [  # id, day, hour, channel, survey, score
+        ("n1", 14, 9, "email", "nps", 10), ("n2", 16, 9, "email", "nps", 9), ("n3", 17, 9, "chat", "nps", 8),
+        ("n4", 18, 9, "chat", "nps", 6), ("n5", 19, 9, "email", "nps", 3), ("n6", 20, 10, "chat", "nps", 10),
+        ("c1", 15, 9, "email", "csat", 5), ("c2", 18, 9, "chat", "csat", 4), ("c3", 19, 9, "chat", "csat", 2),
+        ("c4", 20, 9, "email", "csat", 3), ("e1", 17, 9, "email", "ces", 7), ("e2", 19, 9, "chat", "ces", 2),
+        ("n-old", 10, 9, "email", "nps", 0),  # before the window: counts nowhere
+    ]  # fmt: skip
+    for message_id, day, hour, channel, survey, score in answers:
+        sentiment = "negative" if score <= {"nps": 6, "csat": 2, "ces": 3}[survey] else "positive"
+        add(store, f"s-{message_id}", at(day, hour), customer=f"cust-{message_id}", conversation=message_id,
+            channel=channel, sentiment=sentiment, category="other", survey=(survey, score))  # fmt: skip
+    # answered (created_at) before the window, received in it: the answer's time is when it was given
+    add(store, "s-late", at(14, 9), customer="cust-late", conversation="late", created=at(13, 11),
+        survey=("nps", 0), sentiment="negative", category="other")  # fmt: skip

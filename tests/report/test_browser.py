@@ -10,7 +10,7 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
-from tests.report.conftest import WEEK, fill_week
+from tests.report.conftest import WEEK, fill_surveys, fill_week
 from triage.report.html import render_html
 from triage.report.queries import build_report
 from triage.store import Store
@@ -30,7 +30,7 @@ return Array.from(document.querySelectorAll('svg.chart')).map(svg => {
 """
 
 TILES = """
-return Array.from(document.querySelectorAll('.tile')).map(tile => {
+return Array.from(document.querySelectorAll('main > .tiles > .tile')).map(tile => {
   const box = tile.getBoundingClientRect(), page = document.querySelector('main').getBoundingClientRect();
   return {text: tile.innerText, top: Math.round(box.top), inside: box.right <= page.right};
 });
@@ -56,6 +56,7 @@ def test_every_chart_draws_offline_without_console_errors(browser: webdriver.Chr
     store = Store(f"sqlite:///{tmp_path / 'week.db'}")
     store.upgrade()
     fill_week(store)
+    fill_surveys(store)
     with store.session() as session:
         page = tmp_path / "report.html"
         page.write_text(render_html(build_report(session, WEEK)), encoding="utf-8")
@@ -67,6 +68,7 @@ def test_every_chart_draws_offline_without_console_errors(browser: webdriver.Chr
     assert browser.title == "CX health report, last 7 days"
     assert [chart["section"] for chart in charts] == [
         *["Sentiment by channel"] * 3,  # email, chat, no channel
+        *["CX scores"] * 3,  # NPS, CSAT and CES answers per week
         "Urgency mix",
         "Categories",
         *["Alerts"] * 2,  # by status, time to alert
@@ -75,8 +77,11 @@ def test_every_chart_draws_offline_without_console_errors(browser: webdriver.Chr
     ]
     assert all(chart["width"] > 300 and chart["height"] > 50 for chart in charts), charts
     marks = {chart["section"]: chart["marks"] for chart in charts}
-    assert marks["Urgency mix"] == 10  # one column segment per non-zero (day, urgency) cell
-    assert marks["Categories"] == 6  # 5 categories, only outage both negative and not
+    # one column segment per non-zero (day, urgency) cell: 10, and 4 days only survey answers made normal
+    assert marks["Urgency mix"] == 14
+    assert marks["Categories"] == 8  # 6 categories, outage and other both negative and not
+    nps = next(chart for chart in charts if chart["section"] == "CX scores")
+    assert nps["marks"] == 1 + 3  # the first week's promoter; the second week's three bands
     assert marks["Degraded classification"] == 9  # 8 dots and the line
     assert all(chart["marks"] > 0 for chart in charts), charts
     tiles = browser.execute_script(TILES)

@@ -59,6 +59,7 @@ def test_json_gives_the_numbers_as_one_object(database: str):
         "generated_at", "window", "total_messages", "buckets", "messages", "sentiment_by_channel",
         "urgency", "degraded", "llm", "categories", "churn_risk", "alerts", "incidents", "model_vs_team",
         "oncall",
+        "scores", "repeat_contact_rate", "repeat_contacts",
     }  # fmt: skip
     assert document["window"]["bucket"] == "day" and len(document["buckets"]) == 3
     assert document["total_messages"] == 2 and sum(document["messages"]) == 2

@@ -38,10 +38,11 @@ def test_every_section_is_on_the_page(page: str):
         "LLM tokens and cost",
         "Degraded classification",
         "Model vs team",
+        "CX scores",
     ):
         assert f">{heading}<" in page
     assert "<td>cust-a</td><td>pro</td>" in page
-    assert "in the window: 3." in page
+    assert "in the window: 3; the most at risk first" in page
 
 
 def test_model_vs_team_says_how_often_the_team_corrected_the_model(tmp_path: Path):

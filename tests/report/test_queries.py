@@ -11,10 +11,10 @@ from triage.report.queries import (
     alerts,
     build_report,
     categories,
-    churn_risk,
     model_vs_team,
     percentile,
 )
+from triage.report.score_queries import at_risk, repeat_contacts
 from triage.report.window import Window
 from triage.store import Store
 
@@ -72,21 +72,20 @@ def test_categories_ranked_by_volume_with_their_negative_messages(week: Store):
 
 def test_churn_risk_lists_repeat_complainers_and_escalations_with_current_tier(week: Store):
     with week.session() as session:
-        risk = churn_risk(session, WEEK)
+        risk = at_risk(session, WEEK, repeat_contacts(session, WEEK))
     assert risk.total == 3
+    # points: negatives 1 each, an escalation 2, a repeat contact 1, the pro tier 1
     assert risk.customers == [
-        AtRiskCustomer("cust-a", "pro", messages=2, negative=2, escalations=1, last_message_at=at(18, 10)),
-        AtRiskCustomer(
-            "cust-d", "free", messages=2, negative=2, escalations=0, last_message_at=at(20, 11, 40)
-        ),
-        AtRiskCustomer("cust-e", "free", messages=2, negative=0, escalations=1, last_message_at=at(16, 11)),
+        AtRiskCustomer("cust-a", "pro", 2, 2, 1, at(18, 10), repeats=1, risk=2 + 2 + 1 + 1),
+        AtRiskCustomer("cust-d", "free", 2, 2, 0, at(20, 11, 40), repeats=1, risk=2 + 1),
+        AtRiskCustomer("cust-e", "free", 2, 0, 1, at(16, 11), repeats=1, risk=2 + 1),
     ]
 
 
 def test_churn_risk_counts_all_but_lists_the_first(week: Store, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr("triage.report.queries.AT_RISK_LISTED", 1)
+    monkeypatch.setattr("triage.report.score_queries.AT_RISK_LISTED", 1)
     with week.session() as session:
-        risk = churn_risk(session, WEEK)
+        risk = at_risk(session, WEEK, repeat_contacts(session, WEEK))
     assert risk.total == 3
     assert [customer.customer_id for customer in risk.customers] == ["cust-a"]
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from triage.message import SupportMessage, Triage
 from triage.ops import metrics
@@ -21,7 +20,7 @@ from triage.store.feedback import Correction, FeedbackStore
 from triage.store.tables import DeliveryRow, LabelRow, MessageRow, TriageRow
 
 # The pipeline's routing: (message, judgement, payload extras) -> (receivers, deliveries)
-Route = Callable[[SupportMessage, Triage, dict[str, Any]], tuple[list[str], list[DeliveryRow]]]
+Route = Callable[..., tuple[list[str], list[DeliveryRow]]]  # Pipeline.route
 
 
 @dataclass(frozen=True)
@@ -88,7 +87,10 @@ class Recorder:
             "by": urgency.person_name or urgency.person_id,
         }
         _, deliveries = self.route(
-            SupportMessage.model_validate(message.parsed), corrected, {"correction": note}
+            SupportMessage.model_validate(message.parsed),
+            corrected,
+            {"correction": note},
+            history=result.customer_history,
         )
         reached = self.feedback.receivers_of(message.id)
         return [delivery for delivery in deliveries if delivery.receiver not in reached]

@@ -23,10 +23,10 @@ import jmespath
 import yaml
 from jmespath.exceptions import JMESPathError
 
-from triage.message import Customer, InvalidMessage, SupportMessage, Ticket
+from triage.message import Customer, InvalidMessage, SupportMessage, Survey, Ticket
 
 REQUIRED = ("id", "body")
-IDENTIFIERS = {"id", "conversation_id", "customer.id", "ticket.id"}  # numbers become text
+IDENTIFIERS = {"id", "conversation_id", "customer.id", "customer.phone", "ticket.id"}  # numbers become text
 
 
 class MappingError(Exception):
@@ -37,7 +37,7 @@ def contract_fields() -> set[str]:
     """The fields a mapping may set: the contract's, with its nested models' fields dotted."""
     fields = set()
     for name in SupportMessage.model_fields:
-        nested = {"customer": Customer, "ticket": Ticket}.get(name)
+        nested = {"customer": Customer, "ticket": Ticket, "survey": Survey}.get(name)
         fields.update(f"{name}.{sub}" for sub in nested.model_fields) if nested else fields.add(name)
     return fields
 
@@ -105,6 +105,8 @@ class Mapping:
                 value = str(int(value)) if float(value).is_integer() else str(value)
             _put(message, rule.field, value)
         for field in REQUIRED:
+            if field == "body" and "survey" in message:
+                continue  # a survey answer's comment may be empty
             if message.get(field) in (None, ""):
                 rule = next(rule for rule in self.rules if rule.field == field)
                 raise InvalidMessage("unmappable", f"{field}: `{rule.source}` gives nothing for this record")

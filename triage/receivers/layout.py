@@ -74,6 +74,7 @@ def case_alert(case: dict[str, Any], kind: str = "new") -> Alert:
         "Confidence": confidence_word(case["confidence"]),
         "Language": language_line(case),
         "Channel": str(case.get("channel") or ""),
+        **history_facts(case),
     }
     found = link(case)
     return Alert(
@@ -211,3 +212,39 @@ def correction(case: dict[str, Any]) -> str | None:
 
 def _plain(text: Any) -> str:
     return " ".join(str(text or "").split()).lower()
+
+
+CHANNEL_NAMES = {"email": "e-mail", "sms": "SMS"}
+
+
+def history_facts(case: dict[str, Any]) -> dict[str, str]:
+    """The customer's history (triage/history.py) in one line, and the earlier case about the same
+    problem: `3rd contact in 24 h · e-mail, chat · mood worsening · 1 other urgent case this week`."""
+    history = case.get("customer_history")
+    if not isinstance(history, dict):
+        return {}
+    parts = []
+    day, week = history.get("contacts_24h") or 1, history.get("contacts_7d") or 1
+    if day > 1:
+        parts.append(f"{ordinal(day)} contact in 24 h")
+    elif week > 1:
+        parts.append(f"{ordinal(week)} contact this week")
+    elif not history.get("first_contact_days"):
+        parts.append("first contact")
+    channels = history.get("channels_7d") or []
+    if len(channels) > 1:
+        parts.append(", ".join(CHANNEL_NAMES.get(name, name) for name in channels))
+    if history.get("sentiment_trend") in ("worsening", "improving"):
+        parts.append(f"mood {history['sentiment_trend']}")
+    if urgent := history.get("urgent_7d"):
+        parts.append(f"{urgent} other urgent case{'s' if urgent > 1 else ''} this week")
+    facts = {"Customer history": " · ".join(parts)} if parts else {}
+    if earlier := history.get("earlier_case_id"):
+        facts["Earlier case"] = f"{earlier} (same problem, this week)"
+    return facts
+
+
+def ordinal(number: int) -> str:
+    """1st, 2nd, 3rd, 4th, 11th, 22nd."""
+    suffix = "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
+    return f"{number}{suffix}"

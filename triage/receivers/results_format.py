@@ -25,7 +25,7 @@ from triage.settings import Settings
 @dataclass(frozen=True)
 class Field:
     name: str
-    kind: str  # string, double, long, boolean, strings, timestamp
+    kind: str  # string, double, long, boolean, strings, timestamp, json (an object, as JSON text)
     required: bool
     doc: str
 
@@ -52,11 +52,12 @@ FIELDS = (
     Field("created_at", "timestamp", False, "when the customer wrote"),
     Field("triaged_at", "timestamp", True, "when the worker judged it"),
     Field("decided_by", "string", False, "embedded or llm (the cascade backend)"),
+    Field("customer_history", "json", False, "the customer's history (docs/customers.md), JSON text"),
 )
 
-_AVRO = {"string": "string", "double": "double", "long": "long", "boolean": "boolean"}
-_PROTO = {"string": "string", "double": "double", "long": "int64", "boolean": "bool"}
-_JSON = {"string": "string", "double": "number", "long": "integer", "boolean": "boolean"}
+_AVRO = {"string": "string", "double": "double", "long": "long", "boolean": "boolean", "json": "string"}
+_PROTO = {"string": "string", "double": "double", "long": "int64", "boolean": "bool", "json": "string"}
+_JSON = {"string": "string", "double": "number", "long": "integer", "boolean": "boolean", "json": "object"}
 
 
 @cache
@@ -137,6 +138,8 @@ def record(payload: dict[str, Any]) -> dict[str, Any]:
             out[field.name] = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
         elif field.kind == "string":
             out[field.name] = str(value)
+        elif field.kind == "json":
+            out[field.name] = json.dumps(value, ensure_ascii=False, sort_keys=True)
         else:
             out[field.name] = value
     return out

@@ -45,6 +45,7 @@ from triage.receivers.layout import (
     confidence_word,
     customer,
     headline,
+    history_facts,
     language_line,
     link,
     shows_summary,
@@ -185,6 +186,7 @@ def facts_block(case: dict[str, Any]) -> dict[str, Any]:
         "Confidence": confidence_word(case["confidence"]),
         "Language": escape(language_line(case)),
         "Channel": escape(case.get("channel")),
+        **{name: escape(value) for name, value in history_facts(case).items()},
         **link_fact(case),
     }
     return {

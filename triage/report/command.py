@@ -11,6 +11,7 @@ import typer
 from triage.report.html import render_html
 from triage.report.model import Report, as_json
 from triage.report.queries import build_report
+from triage.report.timeline import UnknownCustomer, timeline
 from triage.report.window import Window
 from triage.settings import SettingsError, load_settings
 from triage.store import Store, StoreUnavailable
@@ -25,8 +26,14 @@ def report(
         Path | None, typer.Option(help="default: report.html for html, standard output for json")
     ] = None,
     format_: Annotated[ReportFormat, typer.Option("--format", help="a page, or one JSON object")] = "html",
+    customer: Annotated[
+        str | None, typer.Option(help="one customer's timeline instead (an id, e-mail address or phone)")
+    ] = None,
 ) -> None:
-    """Write the CX health report: sentiment, urgency, categories, churn risk, alerts, LLM cost."""
+    """Write the CX health report: sentiment, CX scores, urgency, categories, churn risk, alerts, LLM cost."""
+    if customer is not None:
+        _timeline(customer, format_, out)
+        return
     try:
         window = Window.last(since)
     except ValueError as error:
@@ -59,6 +66,27 @@ def _build(window: Window) -> Report:
             return build_report(session, window, settings.llm.daily_budget_usd)
     finally:
         store.close()
+
+
+def _timeline(customer: str, format_: ReportFormat, out: Path | None) -> None:
+    """The customer's timeline as text (or one JSON object with --format json) on standard output or
+    in `out`."""
+    try:
+        settings = load_settings()
+        store = Store.existing(settings.database_url)
+        try:
+            store.upgrade()
+            with store.session() as session:
+                found = timeline(session, customer, settings.store_original_text)
+        finally:
+            store.close()
+    except (SettingsError, StoreUnavailable, UnknownCustomer) as error:
+        _fail(str(error))
+    document = json.dumps(found.as_json()) + "\n" if format_ == "json" else found.text()
+    if out is None:
+        typer.echo(document, nl=False)
+    else:
+        _write(out, document)
 
 
 def _write(path: Path, content: str) -> None:

@@ -42,7 +42,8 @@ th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #e4e7eb}td.n,th.n{
 
 
 def render_html(report: Report) -> str:
-    from triage.report.oncall_html import oncall_section  # it draws with this module's helpers
+    from triage.report.oncall_html import oncall_section  # they draw with this module's helpers
+    from triage.report.score_html import score_section
 
     window = report.window
     heading = (
@@ -56,6 +57,7 @@ def render_html(report: Report) -> str:
             (
                 _tiles(report),
                 _sentiment(report),
+                score_section(report),
                 _urgency(report),
                 _categories(report),
                 _churn(report),
@@ -177,12 +179,24 @@ def _categories(report: Report) -> str:
 def _churn(report: Report) -> str:
     customers, total = report.churn_risk.customers, report.churn_risk.total
     intro = (
-        "Customers with two or more negative messages, or a conversation whose urgency rose, "
-        f"in the window: {count(total)}"
-        + (f", the first {len(customers)} shown." if len(customers) < total else ".")
+        "Customers with two or more negative messages or repeat contacts, a conversation whose urgency "
+        f"rose, a detractor survey answer or a worsening mood, in the window: {count(total)}"
+        + (f", the first {len(customers)} shown" if len(customers) < total else "")
+        + "; the most at risk first (points in docs/report.md)."
     )
     table = _table(
-        ("customer", "tier", "messages", "negative", "escalations", "last message (UTC)"),
+        (
+            "customer",
+            "tier",
+            "messages",
+            "negative",
+            "escalations",
+            "repeats",
+            "detractor answers",
+            "mood",
+            "risk",
+            "last message (UTC)",
+        ),
         (
             (
                 customer.customer_id,
@@ -190,6 +204,10 @@ def _churn(report: Report) -> str:
                 count(customer.messages),
                 count(customer.negative),
                 count(customer.escalations),
+                count(customer.repeats),
+                count(customer.detractors),
+                "worsening" if customer.worsening else "",
+                count(customer.risk),
                 _when(customer.last_message_at),
             )
             for customer in customers

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from triage.report.oncall import OnCall, oncall_json
+from triage.report.scores import CXScores, scores_json
 from triage.report.window import Window
 
 SENTIMENTS = ("negative", "neutral", "positive")
@@ -27,14 +28,18 @@ class CategoryStat:
 
 @dataclass(frozen=True)
 class AtRiskCustomer:
-    """A customer with repeated negative messages or a conversation whose urgency rose."""
+    """A customer whose history in the window says they may leave (triage/report/score_queries.py)."""
 
-    customer_id: str
-    tier: str | None  # the tier on the customer's newest stored message
+    customer_id: str  # the customer id, else the customer key
+    tier: str | None  # the tier on the customer's newest message in the window
     messages: int
     negative: int
     escalations: int  # messages more urgent than the one before them in their conversation
     last_message_at: datetime
+    repeats: int = 0  # contacts within 7 days of their previous one
+    detractors: int = 0  # survey answers in the negative band (NPS 0-6, CSAT 1-2, CES 1-3)
+    worsening: bool = False  # their mood is getting worse
+    risk: int = 0  # the ranking's points
 
 
 @dataclass(frozen=True)
@@ -172,6 +177,7 @@ class Report:
     model_vs_team: ModelVsTeam
     llm_spend: LLMSpend | None = None
     oncall: OnCall | None = None
+    cx: CXScores | None = None  # triage/report/scores.py
 
 
 def as_json(report: Report) -> dict[str, Any]:
@@ -214,6 +220,10 @@ def as_json(report: Report) -> dict[str, Any]:
                     "messages": customer.messages,
                     "negative": customer.negative,
                     "escalations": customer.escalations,
+                    "repeats": customer.repeats,
+                    "detractors": customer.detractors,
+                    "worsening": customer.worsening,
+                    "risk": customer.risk,
                     "last_message_at": _iso(customer.last_message_at),
                 }
                 for customer in report.churn_risk.customers
@@ -251,6 +261,7 @@ def as_json(report: Report) -> dict[str, Any]:
         ],
         "model_vs_team": _model_vs_team(report.model_vs_team),
         **({"oncall": oncall_json(report.oncall)} if report.oncall is not None else {}),
+        **scores_json(report.cx),
     }
 
 

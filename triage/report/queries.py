@@ -18,15 +18,12 @@ from sqlalchemy import ColumnElement, Label, and_, case, func, select
 from sqlalchemy.orm import Session
 
 from triage.feedback.fields import FIELDS
-from triage.message import URGENCY_ORDER
 from triage.report.model import (
     NO_CHANNEL,
     SENTIMENTS,
     URGENCIES,
     Activity,
-    AtRiskCustomer,
     CategoryStat,
-    ChurnRisk,
     CorrectedCategory,
     IncidentStat,
     LLMSpend,
@@ -47,18 +44,21 @@ RECEIVED_SLACK = timedelta(days=1)
 
 
 def build_report(session: Session, window: Window, daily_budget_usd: float | None = None) -> Report:
-    from triage.report.oncall_queries import oncall  # it builds on this module's helpers
+    from triage.report.oncall_queries import oncall  # they build on this module's helpers
+    from triage.report.score_queries import at_risk, cx_scores
 
+    cx = cx_scores(session, window)
     return Report(
         window=window,
         activity=activity(session, window),
         categories=categories(session, window),
-        churn_risk=churn_risk(session, window),
+        churn_risk=at_risk(session, window, cx.repeat_contacts),
         alerts=alerts(session, window),
         incidents=incidents(session, window),
         model_vs_team=model_vs_team(session, window),
         llm_spend=llm_spend(session, window, daily_budget_usd),
         oncall=oncall(session, window),
+        cx=cx,
     )
 
 
@@ -147,66 +147,6 @@ def categories(session: Session, window: Window) -> list[CategoryStat]:
 
 def _is(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return case((condition, 1), else_=0)
-
-
-def churn_risk(session: Session, window: Window) -> ChurnRisk:
-    """Customers with NEGATIVE_REPEATS negative messages, or an escalation in a conversation, in the window:
-    how many, and the first AT_RISK_LISTED (most negative first, then most escalations, then most recent).
-    """
-    level = case({name: rank for rank, name in enumerate(URGENCY_ORDER)}, value=TriageRow.urgency)
-    previous = func.lag(level).over(
-        partition_by=MessageRow.conversation_id, order_by=(TriageRow.triaged_at, MessageRow.id)
-    )
-    per_message = (
-        select(
-            MessageRow.customer_id.label("customer_id"),
-            TriageRow.triaged_at.label("at"),
-            _is(TriageRow.sentiment == "negative").label("negative"),
-            _is(level > previous).label("escalation"),
-        )
-        .join_from(TriageRow, MessageRow, MessageRow.id == TriageRow.message_id)
-        .where(_triaged_in_window(window))
-        .subquery()
-    )
-    negative = func.sum(per_message.c.negative)
-    escalations = func.sum(per_message.c.escalation)
-    last = func.max(per_message.c.at)
-    query = (
-        select(
-            per_message.c.customer_id,
-            func.count(),
-            negative,
-            escalations,
-            last,
-            func.count().over().label("total"),
-        )
-        .where(per_message.c.customer_id.is_not(None))
-        .group_by(per_message.c.customer_id)
-        .having((negative >= NEGATIVE_REPEATS) | (escalations >= 1))
-        .order_by(negative.desc(), escalations.desc(), last.desc(), per_message.c.customer_id)
-        .limit(AT_RISK_LISTED)
-    )
-    rows = session.execute(query).all()
-    tiers = _current_tiers(session, [row[0] for row in rows])
-    customers = [
-        AtRiskCustomer(customer, tiers.get(customer), messages, neg, esc, _utc(at))
-        for customer, messages, neg, esc, at, _total in rows
-    ]
-    return ChurnRisk(total=rows[0].total if rows else 0, customers=customers)
-
-
-def _current_tiers(session: Session, customer_ids: list[str]) -> dict[str, str | None]:
-    """Each customer's tier as given on their newest stored message."""
-    newest_first = func.row_number().over(
-        partition_by=MessageRow.customer_id, order_by=(MessageRow.received_at.desc(), MessageRow.id.desc())
-    )
-    ranked = (
-        select(MessageRow.customer_id, MessageRow.customer_tier, newest_first.label("n"))
-        .where(MessageRow.customer_id.in_(customer_ids))
-        .subquery()
-    )
-    query = select(ranked.c.customer_id, ranked.c.customer_tier).where(ranked.c.n == 1)
-    return {customer: tier for customer, tier in session.execute(query)}
 
 
 def alerts(session: Session, window: Window) -> list[ReceiverStat]:

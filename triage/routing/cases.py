@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from triage.history import history_fields
 from triage.message import SupportMessage, Triage
 from triage.routing.fields import did_you_mean
 from triage.routing.tree import RoutingTree, case_fields
@@ -143,4 +144,5 @@ def diff_trees(live: RoutingTree, new: RoutingTree, cases: Iterable[tuple[str, d
 def stored_case(parsed: dict[str, Any], result: Any) -> dict[str, Any]:
     """Matcher fields for a stored message and its TriageRow, as the worker saw them."""
     triage = Triage.model_validate({name: getattr(result, name) for name in Triage.model_fields})
-    return case_fields(SupportMessage.model_validate(parsed), triage)
+    history = history_fields(getattr(result, "customer_history", None))
+    return {**case_fields(SupportMessage.model_validate(parsed), triage), **history}

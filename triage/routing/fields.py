@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel
 
 from triage.classify.categories import category_names
-from triage.message import URGENCY_ORDER, SupportMessage, Triage
-from triage.routing.matchers import ORDERED, Matcher
+from triage.history import ROUTING_FIELDS as HISTORY_FIELDS
+from triage.history import TRENDS
+from triage.message import SURVEY_SCALES, URGENCY_ORDER, SupportMessage, Triage
+from triage.routing.matchers import ORDERED, Matcher, MatcherError, parse_matcher
 from triage.settings import ClassifierSettings, Settings
 
 FREE_PREFIX = "metadata."  # producers put anything there
@@ -25,6 +27,7 @@ FREE_PREFIX = "metadata."  # producers put anything there
 # `==`, `=!`, `=>`, `=<`, `= ~`: an operator slipped into the value of `=` (or `!=`). The operator meant:
 SLIPPED_OPERATOR = re.compile(r"^([=!<>~])\s*(.*)$")
 SLIPS = {"=": {"=": "=", "!": "!=", ">": ">=", "<": "<=", "~": "=~"}, "!=": {"=": "!=", "~": "!~"}}
+SURVEY_SCORES = tuple(str(n) for n in range(11))  # every scale's scores (NPS: 0-10)
 NUMERIC = ("confidence", "prompt_tokens", "completion_tokens", "cost_usd")
 
 
@@ -44,7 +47,10 @@ def _schema_paths(model: type[BaseModel], prefix: str = "") -> list[str]:
     return paths
 
 
-FIELDS: tuple[str, ...] = tuple(dict.fromkeys([*Triage.model_fields, *_schema_paths(SupportMessage)]))
+# the customer's history (triage/history.py) is matched like a field of the message
+FIELDS: tuple[str, ...] = tuple(
+    dict.fromkeys([*Triage.model_fields, *_schema_paths(SupportMessage), *HISTORY_FIELDS])
+)
 
 
 def did_you_mean(word: str, known: Iterable[str]) -> str:
@@ -70,6 +76,9 @@ class Vocabulary:
             "sentiment": ("negative", "neutral", "positive"),
             "category": self.categories,
             "degraded": ("true", "false"),
+            "customer.sentiment_trend": TRENDS,
+            "survey.type": tuple(SURVEY_SCALES),
+            "survey.score": SURVEY_SCORES,
         }
 
     def field_problem(self, name: str) -> str | None:
@@ -97,7 +106,7 @@ class Vocabulary:
         if slipped and slipped[1] in SLIPS[op]:
             return self._slipped(name, op, matcher.value, slipped)
         if op in ORDERED and name != "urgency":
-            if name in self.values:
+            if name in self.values and name != "survey.score":
                 return f"{name} has no order: use = or in"
             if matcher.number is None:
                 return f"{op} compares numbers (or urgency levels), got {matcher.value!r}"
@@ -127,3 +136,16 @@ class Vocabulary:
             f"the value {value!r} starts with an operator; did you mean {meant!r}? "
             "(a value that really starts so: put it in quotes)"
         )
+
+
+PERSONAL = ("customer.email", "customer.phone", "customer.name")  # what redaction takes out of a message
+
+
+def without_personal_data(matcher: str) -> str:
+    """A matcher as shown where the store keeps no original text: `customer.email = [hidden]`, so
+    the alert's "why" (stored in the outbox) does not name the address a route matched."""
+    try:
+        parsed = parse_matcher(matcher)
+    except MatcherError:
+        return matcher
+    return f"{parsed.field} {parsed.op} [hidden]" if parsed.field in PERSONAL else matcher

@@ -35,6 +35,8 @@ from sqlalchemy.exc import InterfaceError as SAInterfaceError
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from triage.history import Contact
+from triage.store.customers import assign_customers, past_contacts
 from triage.store.tables import (
     Base,
     DeadLetterRow,
@@ -63,6 +65,7 @@ class Triaged:
     message: MessageRow
     result: TriageRow
     deliveries: list[DeliveryRow] = field(default_factory=list)
+    identities: list[str] = field(default_factory=list)  # the customer's (triage/customers.py)
 
 
 @dataclass(frozen=True)
@@ -250,13 +253,20 @@ class Store:
         with self._transaction(read_only=True) as connection:
             return connection.scalar(_IS_STORED, {"b_id": message_id}) is not None
 
-    def save_triaged(self, message: MessageRow, result: TriageRow, deliveries: Iterable[DeliveryRow]) -> bool:
-        """Store a message, its result and its outbox rows in one transaction.
+    def save_triaged(
+        self,
+        message: MessageRow,
+        result: TriageRow,
+        deliveries: Iterable[DeliveryRow],
+        identities: Sequence[str] = (),
+    ) -> bool:
+        """Store a message, its result and its outbox rows in one transaction, linked to its customer
+        by `identities` (triage/store/customers.py).
 
         Returns False, writing nothing, when the message id is already stored (a redelivery, a
         duplicate id, or another worker that got there first).
         """
-        [stored] = self.save_triaged_many([Triaged(message, result, list(deliveries))])
+        [stored] = self.save_triaged_many([Triaged(message, result, list(deliveries), list(identities))])
         return stored
 
     def save_triaged_many(self, items: Sequence[Triaged]) -> list[bool]:
@@ -269,6 +279,7 @@ class Store:
             first: dict[str, Triaged] = {}
             for item in items:
                 first.setdefault(item.message.id, item)
+            assign_customers(connection, [(item.message, item.identities) for item in first.values()])
             inserted = set(
                 connection.scalars(
                     _insert_ignoring_conflicts(dialect, MessageRow).returning(MessageRow.id),
@@ -282,6 +293,14 @@ class Store:
                 if deliveries:
                     connection.execute(insert(DeliveryRow), deliveries)
         return [item.message.id in inserted and first[item.message.id] is item for item in items]
+
+    def customer_contacts(self, identities: Sequence[str], at: datetime) -> list[Contact]:
+        """The stored messages of the customer with these identities that the history of a message
+        written at `at` needs (triage/history.py): one indexed read."""
+        if not identities:
+            return []
+        with self._transaction(read_only=True) as connection:
+            return past_contacts(connection, identities, at)
 
     def results(self, message_ids: Iterable[str]) -> list[tuple[MessageRow, TriageRow]]:
         """Stored messages with their triage results, in the order of `message_ids`."""

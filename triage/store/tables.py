@@ -37,6 +37,11 @@ class MessageRow(Base):
     """One consumed, valid support message: the raw JSON as received and the parsed fields worth querying."""
 
     __tablename__ = "messages"
+    __table_args__ = (
+        # a customer's history (triage/history.py): their messages by time
+        Index("ix_messages_customer_key_created_at", "customer_key", "created_at"),
+        Index("ix_messages_survey_received", "survey_type", "received_at"),  # CX scores (report)
+    )
 
     id: Mapped[str] = mapped_column(String(256), primary_key=True)
     conversation_id: Mapped[str] = mapped_column(String(256), index=True)
@@ -51,6 +56,9 @@ class MessageRow(Base):
     kafka_topic: Mapped[str] = mapped_column(String(255))
     kafka_partition: Mapped[int] = mapped_column(Integer)
     kafka_offset: Mapped[int] = mapped_column(Integer)
+    customer_key: Mapped[str | None] = mapped_column(String(300))  # triage/customers.py: one per person
+    survey_type: Mapped[str | None] = mapped_column(String(8))  # csat | nps | ces (triage/message.py)
+    survey_score: Mapped[int | None] = mapped_column(SmallInteger)
 
 
 class TriageRow(Base):
@@ -73,6 +81,7 @@ class TriageRow(Base):
     cost_usd: Mapped[float] = mapped_column(Float, default=0.0)
     receivers: Mapped[list[str]] = mapped_column(JSON)
     triaged_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    customer_history: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # triage/history.py
 
 
 class DeliveryRow(Base):
@@ -285,3 +294,15 @@ class EscalationRow(Base):
     status: Mapped[str] = mapped_column(String(16))
     delivery_id: Mapped[int | None] = mapped_column(Integer)
     decided_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CustomerIdentityRow(Base):
+    """An identity a customer wrote with (`id:`, `email:`, `phone:`, or its `sha256:` digest when the
+    store keeps no original text) and the customer key it belongs to: a message that carries only the
+    e-mail finds the customer an earlier message linked to it (triage/store/customers.py)."""
+
+    __tablename__ = "customer_identities"
+
+    identity: Mapped[str] = mapped_column(String(300), primary_key=True)
+    customer_key: Mapped[str] = mapped_column(String(300), index=True)
+    linked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import Future
 
 from triage.store.db import Store, StoreUnavailable, Triaged
@@ -42,13 +42,19 @@ class BatchWriter:
             self._queue.put(None)
         thread.join()
 
-    def save_triaged(self, message: MessageRow, result: TriageRow, deliveries: Iterable[DeliveryRow]) -> bool:
+    def save_triaged(
+        self,
+        message: MessageRow,
+        result: TriageRow,
+        deliveries: Iterable[DeliveryRow],
+        identities: Sequence[str] = (),
+    ) -> bool:
         """Same contract as Store.save_triaged: True if stored, False if the id was stored before."""
         future: Future[bool] = Future()
         with self._lock:
             if self._thread is None:
                 raise StoreUnavailable("the store writer is stopped")
-            self._queue.put((Triaged(message, result, list(deliveries)), future))
+            self._queue.put((Triaged(message, result, list(deliveries), list(identities)), future))
         return future.result()
 
     def _run(self) -> None:
