@@ -163,10 +163,9 @@ class FakeBigQuery(LocalJSONServer):
         if (dataset, name) in self.tables:
             raise BigQueryError(409, "duplicate", f"Already Exists: Table {self.project}:{dataset}.{name}")
         fields = {f["name"]: f["type"] for f in resource.get("schema", {}).get("fields", [])}
-        partitioning = resource.get("timePartitioning")
-        if partitioning and partitioning.get("field"):
-            if fields.get(partitioning["field"]) not in {"TIMESTAMP", "DATE", "DATETIME"}:
-                raise BigQueryError(400, "invalid", f"bad partitioning field {partitioning['field']}")
+        day = (resource.get("timePartitioning") or {}).get("field")
+        if day and fields.get(day) not in {"TIMESTAMP", "DATE", "DATETIME"}:
+            raise BigQueryError(400, "invalid", f"bad partitioning field {day}")
         clustering = (resource.get("clustering") or {}).get("fields") or []
         if len(clustering) > 4 or any(fields.get(name) not in CLUSTERABLE for name in clustering):
             raise BigQueryError(400, "invalid", f"bad clustering fields {clustering}")
@@ -182,10 +181,15 @@ class FakeBigQuery(LocalJSONServer):
             old, new = table["schema"]["fields"], patch["schema"]["fields"]
             kept = [(f["name"], f["type"]) for f in new[: len(old)]]
             if kept != [(f["name"], f["type"]) for f in old]:
-                raise BigQueryError(400, "invalid", "Provided Schema does not match Table: a field dropped or changed")
+                raise BigQueryError(
+                    400, "invalid", "Provided Schema does not match Table: a field dropped or changed"
+                )
             if any(f.get("mode") == "REQUIRED" for f in new[len(old) :]):
                 raise BigQueryError(400, "invalid", "a column added to a table must be NULLABLE")
             table["schema"] = patch["schema"]
+            for row in self.rows[key]:  # the rows stay; a new column reads null in them
+                for field in new[len(old) :]:
+                    row.setdefault(field["name"], None)
         for name in ("timePartitioning", "clustering"):
             if name in patch and patch[name] != table.get(name):
                 raise BigQueryError(400, "invalid", f"{name} cannot be changed by a patch")
@@ -290,7 +294,9 @@ class FakeBigQuery(LocalJSONServer):
             raise BigQueryError(400, "invalidQuery", "MERGE needs standard SQL (useLegacySql: false)")
         match = MERGE.match(query["query"].strip())
         if not match:
-            raise BigQueryError(400, "invalidQuery", f"this stand-in runs only the sync's MERGE: {query['query'][:80]}")
+            raise BigQueryError(
+                400, "invalidQuery", f"this stand-in runs only the sync's MERGE: {query['query'][:80]}"
+            )
         target, source = self._ref(match["target"]), self._ref(match["source"])
         on = re.findall(r"T\.`(\w+)` = S\.`(\w+)`", match["on"])
         sets = re.findall(r"`(\w+)` = S\.`(\w+)`", match["set"])
@@ -344,13 +350,17 @@ def _multipart(headers: dict[str, str], raw: bytes) -> tuple[dict[str, Any], byt
     return json.loads(parts[0].get_payload(decode=True)), parts[1].get_payload(decode=True)
 
 
-def _typed_row(row: dict[str, Any], fields: dict[str, str], number: int, ignore_unknown: bool) -> dict[str, Any]:
+def _typed_row(
+    row: dict[str, Any], fields: dict[str, str], number: int, ignore_unknown: bool
+) -> dict[str, Any]:
     out: dict[str, Any] = dict.fromkeys(fields)
     for name, value in row.items():
         if name not in fields:
             if ignore_unknown:
                 continue
-            raise BigQueryError(400, "invalid", f"Error while reading data, line {number}: no such field: {name}.")
+            raise BigQueryError(
+                400, "invalid", f"Error while reading data, line {number}: no such field: {name}."
+            )
         try:
             out[name] = None if value is None else _typed(fields[name], value)
         except (TypeError, ValueError) as error:
@@ -383,7 +393,9 @@ def _typed(kind: str, value: Any) -> Any:
         if isinstance(value, int | float) and not isinstance(value, bool):
             return datetime.fromtimestamp(value, UTC)
         text = str(value).removesuffix(" UTC")
-        if not re.fullmatch(r"\d{4}[-/]\d{2}[-/]\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})?", text):
+        if not re.fullmatch(
+            r"\d{4}[-/]\d{2}[-/]\d{2}[ T]\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})?", text
+        ):
             raise ValueError(f"Could not parse {value!r} as a timestamp")
         moment = datetime.fromisoformat(text.replace("/", "-"))
         return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-
 from typing import TYPE_CHECKING
 
 from triage.warehouse.targets.base import Target, WarehouseUnavailable

@@ -46,7 +46,7 @@ TRANSIENT_REASONS = {"rateLimitExceeded", "quotaExceeded", "backendError", "inte
 STAGING_LIFETIME = timedelta(hours=6)  # a staging table left by a crash goes by itself
 
 
-def open(url: str, settings: WarehouseSettings) -> BigQueryTarget:  # noqa: A001 - the targets' entry point
+def open(url: str, settings: WarehouseSettings) -> BigQueryTarget:
     parts = urlsplit(url)
     project, dataset = parts.netloc, parts.path.strip("/")
     if not project or not dataset or "/" in dataset:
