@@ -17,6 +17,11 @@ Endpoints (paths as in the API reference, under `/bigquery/v2`):
 - `GET projects/{p}/jobs/{id}` (jobs.get) and `GET projects/{p}/queries/{id}` (jobs.getQueryResults):
   a job answers RUNNING to its first poll, then DONE, so the client polls as it does against BigQuery.
 
+Credentials: anonymous calls are served unless `service_account()` was called; from then on every call
+needs `Authorization: Bearer` with a token from `POST /token`, Google's OAuth 2.0 token endpoint for
+service accounts (a JWT-bearer grant whose RS256 assertion is checked against the key handed out),
+else 401 as Google answers.
+
 Errors have BigQuery's shape: `{"error": {"code", "message", "errors": [{"reason", "message"}],
 "status"}}`. `fail_next(503|429, count)` scripts failures of the next calls; `requests` logs
 (method, path) of every call.
@@ -24,6 +29,7 @@ Errors have BigQuery's shape: `{"error": {"code", "message", "errors": [{"reason
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import uuid
@@ -33,9 +39,19 @@ from email.policy import HTTP
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
 from tests.fakes.local_server import Answer, LocalJSONServer
 
-STATUS = {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 404: "NOT_FOUND", 409: "ALREADY_EXISTS"}
+STATUS = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    409: "ALREADY_EXISTS",
+}
 STATUS_REASON = {429: "rateLimitExceeded", 500: "backendError", 503: "backendError"}
 CLUSTERABLE = {"STRING", "INTEGER", "INT64", "BOOLEAN", "BOOL", "TIMESTAMP", "DATE", "DATETIME", "NUMERIC"}
 MERGE = re.compile(
@@ -65,6 +81,8 @@ class FakeBigQuery(LocalJSONServer):
         self.authorizations: list[str | None] = []
         self._uploads: dict[str, dict[str, Any]] = {}
         self.running_polls = 1  # polls a job answers RUNNING before DONE
+        self._public_keys: dict[str, rsa.RSAPublicKey] = {}  # client_email -> its key
+        self.tokens: dict[str, str] = {}  # access token -> client_email
 
     # -- what tests read ---------------------------------------------------------------------------
 
@@ -73,6 +91,23 @@ class FakeBigQuery(LocalJSONServer):
 
     def table_rows(self, name: str, dataset: str = "support") -> list[dict[str, Any]]:
         return self.rows[(dataset, name)]
+
+    def service_account(self, email: str = "triage@acme-cx.iam.gserviceaccount.com") -> dict[str, Any]:
+        """A service-account key file's content whose tokens this server issues; calls need one after."""
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self._public_keys[email] = key.public_key()
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        return {
+            "type": "service_account",
+            "project_id": self.project,
+            "private_key_id": uuid.uuid4().hex,
+            "private_key": pem.decode(),
+            "client_email": email,
+            "client_id": "1" * 21,
+            "token_uri": f"{self.address}/token",
+        }
 
     def calls(self, method: str, pattern: str) -> int:
         return sum(1 for m, p in self.requests if m == method and re.search(pattern, p))
@@ -91,6 +126,9 @@ class FakeBigQuery(LocalJSONServer):
                 reason = STATUS_REASON.get(status, "backendError")
                 return status, extra, error_body(status, reason, f"scripted {status}")
             try:
+                if (method, parts.path) == ("POST", "/token"):
+                    return self._token(raw)
+                self._authenticate(headers)
                 return self._route(method, parts.path, query, headers, raw)
             except BigQueryError as error:
                 return error.code, {}, error_body(error.code, error.reason, error.message)
@@ -141,6 +179,31 @@ class FakeBigQuery(LocalJSONServer):
                 answer["numDmlAffectedRows"] = job["statistics"]["query"]["numDmlAffectedRows"]
             return 200, {}, answer
         raise BigQueryError(404, "notFound", f"no such endpoint: {method} {path}")
+
+    def _token(self, raw: bytes) -> Answer:
+        form = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
+        if form.get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer":
+            return 400, {}, {"error": "unsupported_grant_type"}
+        try:
+            head, claims_part, signature = form["assertion"].split(".")
+            claims = json.loads(_unb64(claims_part))
+            self._public_keys[claims["iss"]].verify(
+                _unb64(signature), f"{head}.{claims_part}".encode(), padding.PKCS1v15(), hashes.SHA256()
+            )
+        except (KeyError, ValueError, InvalidSignature):
+            return 400, {}, {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}
+        if claims.get("aud") != "https://oauth2.googleapis.com/token":  # what Google checks, whoever serves
+            return 400, {}, {"error": "invalid_grant", "error_description": "Invalid JWT: bad audience"}
+        token = f"ya29.{uuid.uuid4().hex}"
+        self.tokens[token] = claims["iss"]
+        return 200, {}, {"access_token": token, "expires_in": 3599, "token_type": "Bearer"}
+
+    def _authenticate(self, headers: dict[str, str]) -> None:
+        if not self._public_keys:
+            return
+        given = {k.lower(): v for k, v in headers.items()}.get("authorization", "")
+        if given.removeprefix("Bearer ") not in self.tokens:
+            raise BigQueryError(401, "unauthorized", "Request is missing required authentication credential.")
 
     def _project(self, project: str) -> None:
         if project != self.project:
@@ -412,6 +475,10 @@ def _finish(job: dict[str, Any]) -> None:
 
 def _public(job: dict[str, Any], **changes: Any) -> dict[str, Any]:
     return {k: v for k, v in job.items() if not k.startswith("_")} | changes
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def _now_ms() -> int:

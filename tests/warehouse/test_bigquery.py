@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -220,3 +222,42 @@ def test_every_table_of_the_sync_can_be_created(bigquery: FakeBigQuery, target: 
     spec: TableSpec
     for spec in TABLES:
         assert bigquery.table(f"triage_{spec.name}")["timePartitioning"]["field"] == spec.day_column
+
+
+def test_a_service_account_file_gets_a_token_and_every_call_carries_it(
+    bigquery: FakeBigQuery, tmp_path: Path
+) -> None:
+    key_file = tmp_path / "triage-sa.json"
+    key_file.write_text(json.dumps(bigquery.service_account()))
+    settings = settings_for(bigquery).model_copy(
+        update={"bigquery_anonymous": False, "bigquery_credentials_file": str(key_file)}
+    )
+    target = open_target("bigquery://acme-cx/support", settings)
+    target.ensure_table(RESULTS)
+    target.upsert(RESULTS, [result("m1")])
+    target.close()
+
+    assert len(bigquery.table_rows("triage_results")) == 1
+    data_calls = [
+        auth
+        for (method, path), auth in zip(bigquery.requests, bigquery.authorizations, strict=True)
+        if path != "/token"
+    ]
+    assert data_calls and all(auth and auth.removeprefix("Bearer ") in bigquery.tokens for auth in data_calls)
+
+
+def test_anonymous_calls_to_a_server_that_wants_credentials_are_refused(
+    bigquery: FakeBigQuery,
+) -> None:
+    bigquery.service_account()
+    with pytest.raises(RuntimeError, match="credentials refused"):
+        open_target("bigquery://acme-cx/support", settings_for(bigquery))
+
+
+def test_an_unreadable_credentials_file_is_named(bigquery: FakeBigQuery, tmp_path: Path) -> None:
+    (tmp_path / "key.json").write_text("{}")
+    settings = settings_for(bigquery).model_copy(
+        update={"bigquery_anonymous": False, "bigquery_credentials_file": str(tmp_path / "key.json")}
+    )
+    with pytest.raises(RuntimeError, match="BIGQUERY_CREDENTIALS_FILE.*not a readable service-account key"):
+        open_target("bigquery://acme-cx/support", settings)

@@ -162,6 +162,14 @@ class BigQueryTarget:
             concurrent.futures.TimeoutError,
         ) as error:
             raise WarehouseUnavailable(f"{where}: {doing}: no answer ({error})") from error
+        except auth_errors.RefreshError as error:
+            if error.retryable:
+                raise WarehouseUnavailable(f"{where}: {doing}: getting a token: {error}") from error
+            raise RuntimeError(
+                f"{where}: {doing}: credentials refused when getting a token ({error})"
+            ) from error
+        except auth_errors.GoogleAuthError as error:  # e.g. a 401 to anonymous credentials
+            raise RuntimeError(f"{where}: {doing}: credentials refused ({error})") from error
         except api.Forbidden as error:
             if _reason(error) in TRANSIENT_REASONS:
                 raise WarehouseUnavailable(f"{where}: {doing}: {_message(error)}") from error
