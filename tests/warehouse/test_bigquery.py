@@ -259,5 +259,5 @@ def test_an_unreadable_credentials_file_is_named(bigquery: FakeBigQuery, tmp_pat
     settings = settings_for(bigquery).model_copy(
         update={"bigquery_anonymous": False, "bigquery_credentials_file": str(tmp_path / "key.json")}
     )
-    with pytest.raises(RuntimeError, match="BIGQUERY_CREDENTIALS_FILE.*not a readable service-account key"):
+    with pytest.raises(RuntimeError, match=r"BIGQUERY_CREDENTIALS_FILE.*not a readable service-account key"):
         open_target("bigquery://acme-cx/support", settings)
