@@ -14,6 +14,7 @@ from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 FIRST_HOUR = (
     *("demo", "broker", "run", "produce", "classify", "routes", "report", "eval", "train", "dlq"),
     *("silence", "ingest", "input", "schema"),  # beyond the first hour: the on-call, helpdesks, topics
+    "warehouse",  # the data warehouse
 )
 
 

@@ -14,6 +14,7 @@ from triage.report.queries import build_report
 from triage.report.window import Window
 from triage.settings import SettingsError, load_settings
 from triage.store import Store, StoreUnavailable
+from triage.warehouse.report_command import WarehouseError, from_warehouse_report
 
 ReportFormat = Literal["html", "json"]
 DEFAULT_HTML = Path("report.html")
@@ -25,6 +26,10 @@ def report(
         Path | None, typer.Option(help="default: report.html for html, standard output for json")
     ] = None,
     format_: Annotated[ReportFormat, typer.Option("--format", help="a page, or one JSON object")] = "html",
+    from_warehouse: Annotated[
+        str | None,
+        typer.Option("--from-warehouse", metavar="URL", help="draw it from duckdb:///FILE or parquet:///DIR"),
+    ] = None,
 ) -> None:
     """Write the CX health report: sentiment, urgency, categories, churn risk, alerts, LLM cost."""
     try:
@@ -32,8 +37,8 @@ def report(
     except ValueError as error:
         _fail(f"--since: {error}")
     try:
-        built = _build(window)
-    except (SettingsError, StoreUnavailable) as error:
+        built = from_warehouse_report(from_warehouse, window) if from_warehouse else _build(window)
+    except (SettingsError, StoreUnavailable, WarehouseError) as error:
         _fail(str(error))
     if format_ == "json":
         document = json.dumps(as_json(built)) + "\n"
