@@ -58,6 +58,7 @@ from triage.routing.timing import parse_duration
 from triage.routing.tree import Route
 from triage.settings import Settings, SettingsError, load_settings
 from triage.store import Store, StoreUnavailable
+from triage.warehouse.cli import warehouse_app
 from triage.worker import Stats, Worker
 
 routes_app = typer.Typer(help="Check and test a routing file before it goes live.", no_args_is_help=True)
@@ -73,6 +74,7 @@ app.add_typer(schema_app, name="schema")
 
 app.add_typer(silence_app, name="silence")
 app.command(name="report")(report_command)
+app.add_typer(warehouse_app, name="warehouse")
 app.command(name="ingest")(ingest_command)
 app.command(name="forget")(forget_command)
 console = Console(width=None if sys.stdout.isatty() else 160)  # piped: no terminal width to fit

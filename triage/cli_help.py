@@ -15,6 +15,7 @@ FIRST_HOUR = (
     *("demo", "broker", "run", "produce", "classify", "routes", "report", "eval", "train", "dlq"),
     *("silence", "ingest", "input", "schema"),  # beyond the first hour: the on-call, helpdesks, topics
     "forget",  # the right to erasure
+    "warehouse",  # the data warehouse
 )
 
 

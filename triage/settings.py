@@ -428,6 +428,29 @@ class WarehouseSettings(Section):
     )
     table_prefix: str = Field("triage_", description="prefix of the warehouse tables (`triage_messages`)")
     batch_size: int = Field(5000, ge=1, description="rows per load job or transaction")
+    timeout_s: float = Field(
+        60.0, gt=0, description="BigQuery/Redshift: longest wait for one call or job, retries included"
+    )
+    bigquery_credentials_file: str = Field(
+        "", description="a service-account key file; empty: application default credentials"
+    )
+    bigquery_endpoint: str = Field(
+        "", description="the BigQuery API root (an emulator or private endpoint); empty: Google's"
+    )
+    bigquery_anonymous: bool = Field(
+        False, description="send no credentials (an emulator or a local stand-in)"
+    )
+    redshift_password: str = Field(
+        "", description="the Redshift user's password (from the environment); unused with IAM"
+    )
+    redshift_schema: str = Field("public", min_length=1, description="the Redshift schema of the tables")
+    redshift_ssl: bool = Field(True, description="connect to Redshift over TLS")
+    redshift_iam: bool = Field(
+        False, description="get temporary Redshift credentials through IAM instead of a password"
+    )
+    redshift_cluster_identifier: str = Field("", description="with IAM: the cluster's identifier")
+    redshift_region: str = Field("", description="with IAM: the cluster's AWS region")
+    redshift_profile: str = Field("", description="with IAM: the AWS profile (empty: the default chain)")
 
 
 class HistorySettings(Section):

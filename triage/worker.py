@@ -49,6 +49,7 @@ from triage.routing import RoutingTree, Vocabulary, load_routing
 from triage.routing.reload import RoutingReloader
 from triage.settings import Settings
 from triage.store import BatchWriter, Store, StoreUnavailable
+from triage.warehouse.lane import WarehouseLane
 
 log = logging.getLogger(__name__)
 
@@ -138,6 +139,7 @@ class Worker:
         gate = Gate(store, routes.config.inhibit_rules)
         self.outbox = Outbox(store, self.receivers.senders(routes), claimer, lease, gate=gate)
         self.escalator = Escalator(store, self.outbox.wake)
+        self.warehouse = WarehouseLane.from_settings(settings, store)  # None: no periodic sync
         acks.on_first_take(store, self._acknowledge_pages)
         resolves.on_case_solved(store, self._resolve_pages)
         self.feedback = FeedbackLoop.from_settings(settings, store, self.pipeline.route, self.outbox.wake)
@@ -224,6 +226,8 @@ class Worker:
         self.feedback.start()
         self.outbox.start()
         self.escalator.start()
+        if self.warehouse:
+            self.warehouse.start()
         self.writer.start()
         self.health.start()
         self.executor = KeyedExecutor(self._handle, self.settings.worker.concurrency)
@@ -403,6 +407,8 @@ class Worker:
         finally:
             self.feedback.stop()
             self.escalator.stop()
+            if self.warehouse:
+                self.warehouse.stop()
             self.health.stop()
             self.writer.stop()
             self.consumer.close(autocommit=False)

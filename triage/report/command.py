@@ -15,6 +15,7 @@ from triage.report.timeline import UnknownCustomer, timeline
 from triage.report.window import Window
 from triage.settings import SettingsError, load_settings
 from triage.store import Store, StoreUnavailable
+from triage.warehouse.report_command import WarehouseError, from_warehouse_report
 
 ReportFormat = Literal["html", "json"]
 DEFAULT_HTML = Path("report.html")
@@ -29,6 +30,10 @@ def report(
     customer: Annotated[
         str | None, typer.Option(help="one customer's timeline instead (an id, e-mail address or phone)")
     ] = None,
+    from_warehouse: Annotated[
+        str | None,
+        typer.Option("--from-warehouse", metavar="URL", help="draw it from duckdb:///FILE or parquet:///DIR"),
+    ] = None,
 ) -> None:
     """Write the CX health report: sentiment, CX scores, urgency, categories, churn risk, alerts, LLM cost."""
     if customer is not None:
@@ -39,8 +44,8 @@ def report(
     except ValueError as error:
         _fail(f"--since: {error}")
     try:
-        built = _build(window)
-    except (SettingsError, StoreUnavailable) as error:
+        built = from_warehouse_report(from_warehouse, window) if from_warehouse else _build(window)
+    except (SettingsError, StoreUnavailable, WarehouseError) as error:
         _fail(str(error))
     if format_ == "json":
         document = json.dumps(as_json(built)) + "\n"

@@ -95,6 +95,7 @@ class DeliveryRow(Base):
         Index("ix_deliveries_receiver_status_created", "receiver", "status", "created_at"),  # the report
         Index("ix_deliveries_receiver_status_priority", "receiver", "status", "priority", "id"),  # claims
         Index("ix_deliveries_status_escalate_after", "status", "escalate_after_s"),  # escalations due
+        Index("ix_deliveries_changed_at_id", "changed_at", "id"),  # the warehouse sync's cursor
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -118,6 +119,10 @@ class DeliveryRow(Base):
     incident_seq: Mapped[int | None] = mapped_column(Integer)  # its case number in the incident (1: first)
     escalate_to: Mapped[str | None] = mapped_column(String(128))  # the route's escalate.to (triage/oncall)
     escalate_after_s: Mapped[float | None] = mapped_column(Float)  # not taken this long after sent_at
+    # set on every insert and update (status, attempts, ...): the warehouse sync sends rows changed since
+    changed_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
 
 
 class IncidentRow(Base):
@@ -125,7 +130,10 @@ class IncidentRow(Base):
     group_interval), open until no case has joined for group_idle."""
 
     __tablename__ = "incidents"
-    __table_args__ = (Index("ix_incidents_receiver_key_closes", "receiver", "group_key", "closes_at"),)
+    __table_args__ = (
+        Index("ix_incidents_receiver_key_closes", "receiver", "group_key", "closes_at"),
+        Index("ix_incidents_changed_at_id", "changed_at", "id"),  # the warehouse sync's cursor
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     uid: Mapped[str] = mapped_column(String(32), unique=True)  # external references (a problem ticket)
@@ -153,6 +161,9 @@ class IncidentRow(Base):
     update_claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     update_attempts: Mapped[int] = mapped_column(Integer, default=0)
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # event mode: went idle
+    changed_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
 
 
 class SlackThreadRow(Base):
@@ -224,7 +235,7 @@ class LabelRow(Base):
     place: Mapped[str | None] = mapped_column(String(256))  # the channel and alert, or the ticket
     event_key: Mapped[str] = mapped_column(String(256), unique=True)
     labelled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    stored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    stored_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
 
 
 class CursorRow(Base):
@@ -306,3 +317,17 @@ class CustomerIdentityRow(Base):
     identity: Mapped[str] = mapped_column(String(300), primary_key=True)
     customer_key: Mapped[str] = mapped_column(String(300), index=True)
     linked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class WarehouseCursorRow(Base):
+    """How far `triage warehouse sync` has copied one table to one warehouse: the (time, key) of the last
+    row sent, in the order the sync reads (messages by received_at, results by triaged_at, labels by
+    stored_at, deliveries and incidents by changed_at). Retention deletes only rows at or before it."""
+
+    __tablename__ = "warehouse_cursors"
+
+    table_name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    warehouse: Mapped[str] = mapped_column(String(512), primary_key=True)  # its URL
+    position_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    position_key: Mapped[str] = mapped_column(String(256))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -51,7 +51,7 @@ MESSAGES = TableSpec(
         Column("received_at", "TIMESTAMP", "when the worker stored it"),
         Column("subject", "STRING", "null when TRIAGE_STORE_ORIGINAL_TEXT=false"),
         Column("body", "STRING", "null when TRIAGE_STORE_ORIGINAL_TEXT=false"),
-        Column("body_digest", "STRING", "sha256 of the body as received: joins without the text"),
+        Column("body_digest", "STRING", "sha256 (hex) of the body as stored: joins without the text"),
         Column("kafka_topic", "STRING"),
         Column("kafka_partition", "INTEGER"),
         Column("kafka_offset", "INTEGER"),
@@ -89,12 +89,15 @@ DELIVERIES = TableSpec(
         Column("id", "INTEGER"),
         Column("message_id", "STRING"),
         Column("receiver", "STRING"),
+        Column("conversation_id", "STRING"),
         Column("status", "STRING", "pending, sent, skipped, failed, silenced, inhibited, ..."),
         Column("detail", "STRING", "why it was skipped, failed, silenced or inhibited"),
         Column("attempts", "INTEGER"),
         Column("incident_id", "INTEGER"),
+        Column("incident_seq", "INTEGER", "its case number in the incident (1: the first case)"),
         Column("created_at", "TIMESTAMP"),
         Column("sent_at", "TIMESTAMP"),
+        Column("changed_at", "TIMESTAMP", "when the store last changed it (status, attempts)"),
     ),
 )
 
@@ -114,8 +117,11 @@ INCIDENTS = TableSpec(
         Column("case_count", "INTEGER"),
         Column("ticket_count", "INTEGER"),
         Column("top_urgency", "STRING"),
+        Column("summary", "STRING", "the first case's summary; null when TRIAGE_STORE_ORIGINAL_TEXT=false"),
+        Column("slack_ts", "STRING", "the Slack alert's ts"),
         Column("problem_ticket_id", "STRING"),
         Column("resolved_at", "TIMESTAMP"),
+        Column("changed_at", "TIMESTAMP", "when the store last changed it (cases joined, resolved)"),
     ),
 )
 
@@ -131,7 +137,8 @@ LABELS = TableSpec(
         Column("team_value", "STRING"),
         Column("source", "STRING", "slack, zendesk, gorgias, kustomer, freshdesk"),
         Column("person_id", "STRING"),
-        Column("labelled_at", "TIMESTAMP"),
+        Column("labelled_at", "TIMESTAMP", "when the person gave it"),
+        Column("stored_at", "TIMESTAMP", "when the store took it in"),
     ),
 )
 
