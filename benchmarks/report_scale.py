@@ -51,7 +51,9 @@ TRIAGE_COLUMNS = (
     "message_id, urgency, sentiment, category, language, summary, confidence, model, degraded,"
     " prompt_tokens, completion_tokens, cost_usd, receivers, triaged_at"
 )
-DELIVERY_COLUMNS = "id, message_id, receiver, conversation_id, status, payload, attempts, created_at, sent_at"
+DELIVERY_COLUMNS = (
+    "id, message_id, receiver, conversation_id, status, payload, attempts, created_at, sent_at, changed_at"
+)
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,18 @@ def synthesize(count: int, days: float, seed: int, now: datetime) -> Iterator[Sy
             sent = received + timedelta(seconds=rng.lognormvariate(0.5, 1.0)) if status == "sent" else None
             payload = json.dumps({"message_id": message_id, "urgency": urgency, "sentiment": sentiment})
             deliveries.append(
-                (delivery_id, message_id, receiver, conversation, status, payload, 1, received, sent)
+                (
+                    delivery_id,
+                    message_id,
+                    receiver,
+                    conversation,
+                    status,
+                    payload,
+                    1,
+                    received,
+                    sent,
+                    sent or received,
+                )
             )
         yield Synthetic(
             message=(

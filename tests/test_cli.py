@@ -452,6 +452,8 @@ COMMANDS = [
     *[["routes", name] for name in ("check", "test", "diff")],
     ["dlq"],
     *[["dlq", name] for name in ("list", "replay")],
+    ["warehouse"],
+    ["warehouse", "sync"],
 ]
 
 
@@ -492,6 +494,7 @@ def test_help_lists_the_commands_in_the_order_of_a_first_hour():
         "ingest",
         "input",
         "schema",
+        "warehouse",
     ]
 
 

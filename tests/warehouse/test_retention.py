@@ -7,12 +7,13 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from tests.warehouse.conftest import read, warehouse_settings
+from tests.report.conftest import at
+from tests.warehouse.conftest import add_incident, fill, read, warehouse_settings
 from tests.warehouse.helpers import bulk_fill, duckdb_url
 from triage.store import Store
 from triage.store.db import DeliveryUpdate
 from triage.store.feedback import Correction, FeedbackStore
-from triage.store.tables import DeliveryRow, LabelRow, MessageRow, TriageRow
+from triage.store.tables import DeliveryRow, IncidentRow, LabelRow, MessageRow, TriageRow
 from triage.warehouse import retention
 from triage.warehouse.lane import run_once
 
@@ -84,3 +85,21 @@ def test_another_warehouses_cursor_does_not_count(store: Store, tmp_path: Path):
     run_once(store, warehouse_settings(duckdb_url(tmp_path / "a.duckdb")), settle_s=0)
     assert retention.apply(store, duckdb_url(tmp_path / "b.duckdb"), days=30) == {}
     assert counts(store) == (5, 5, 5, 0)
+
+
+def test_an_old_incident_leaves_with_its_last_case(store: Store, tmp_path: Path):
+    fill(store)  # "old" on 2026-11-01, the rest from 2026-11-13; an incident on 2026-11-20
+    old_incident = add_incident(store, ["old"], at(1, 9), summary="Old outage")
+    url = duckdb_url(tmp_path / "cx.duckdb")
+    late = at(20, 12)
+    assert retention.apply(store, url, days=10, now=late) == {}
+    run_once(store, warehouse_settings(url), settle_s=0)
+    deleted = retention.apply(store, url, days=10, now=late)
+    assert deleted == {"labels": 1, "deliveries": 2, "triage_results": 1, "messages": 1, "incidents": 1}
+    with store.session(read_only=True) as session:
+        assert session.get(IncidentRow, old_incident) is None
+        assert session.scalar(select(func.count()).select_from(IncidentRow)) == 1
+        assert session.get(MessageRow, "old") is None and session.get(MessageRow, "a1") is not None
+    assert read(
+        tmp_path / "cx.duckdb", "SELECT summary FROM triage_incidents WHERE id = ?", [old_incident]
+    ) == [("Old outage 1",)]

@@ -120,9 +120,7 @@ class DeliveryRow(Base):
     escalate_to: Mapped[str | None] = mapped_column(String(128))  # the route's escalate.to (triage/oncall)
     escalate_after_s: Mapped[float | None] = mapped_column(Float)  # not taken this long after sent_at
     # set on every insert and update (status, attempts, ...): the warehouse sync sends rows changed since
-    changed_at: Mapped[datetime | None] = mapped_column(
-        DateTime(timezone=True), default=utcnow, onupdate=utcnow
-    )
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
 
 class IncidentRow(Base):
@@ -161,9 +159,7 @@ class IncidentRow(Base):
     update_claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     update_attempts: Mapped[int] = mapped_column(Integer, default=0)
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # event mode: went idle
-    changed_at: Mapped[datetime | None] = mapped_column(
-        DateTime(timezone=True), default=utcnow, onupdate=utcnow
-    )
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
 
 class SlackThreadRow(Base):

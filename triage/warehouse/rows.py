@@ -1,4 +1,5 @@
-"""The store's rows as warehouse rows (dicts keyed by the columns of triage/warehouse/schema.py).
+"""The store's rows (plain rows with the store tables' column names) as warehouse rows: dicts keyed by
+the columns of triage/warehouse/schema.py.
 
 With TRIAGE_STORE_ORIGINAL_TEXT=false no free text leaves the store: subject, body and summaries are
 null and the body is represented by its digest only (what the store holds then is already redacted;

@@ -39,6 +39,11 @@ class Source:
     at: InstrumentedAttribute[datetime]
     key: InstrumentedAttribute[Any]
     convert: Callable[[Session, Sequence[Any], bool], list[Row]]
+    unread: tuple[str, ...] = ()  # store columns the warehouse does not need (the raw text, JSON blobs)
+
+    def columns(self) -> list[Any]:
+        """The columns read: plain rows rather than ORM objects, and no large column decoded for nothing."""
+        return [column for column in self.table.__table__.columns if column.key not in self.unread]
 
     def key_value(self, text: str) -> Any:
         """A cursor's key (kept as text) as the key column's type."""
@@ -46,10 +51,14 @@ class Source:
 
 
 SOURCES: tuple[Source, ...] = (
-    Source(schema.MESSAGES, MessageRow, MessageRow.received_at, MessageRow.id, rows.messages),
+    Source(schema.MESSAGES, MessageRow, MessageRow.received_at, MessageRow.id, rows.messages, ("raw",)),
     Source(schema.RESULTS, TriageRow, TriageRow.triaged_at, TriageRow.message_id, rows.results),
-    Source(schema.DELIVERIES, DeliveryRow, DeliveryRow.changed_at, DeliveryRow.id, rows.deliveries),
-    Source(schema.INCIDENTS, IncidentRow, IncidentRow.changed_at, IncidentRow.id, rows.incidents),
+    Source(
+        schema.DELIVERIES, DeliveryRow, DeliveryRow.changed_at, DeliveryRow.id, rows.deliveries, ("payload",)
+    ),
+    Source(
+        schema.INCIDENTS, IncidentRow, IncidentRow.changed_at, IncidentRow.id, rows.incidents, ("centroid",)
+    ),
     Source(schema.LABELS, LabelRow, LabelRow.stored_at, LabelRow.id, rows.labels),
 )
 
@@ -89,13 +98,13 @@ def _sync_table(
     position = cursors.read(store, source.spec.name, warehouse)
     sent = 0
     while True:
-        query = select(source.table).where(source.at <= until)
+        query = select(*source.columns()).where(source.at <= until)
         condition = after(source, position)
         if condition is not None:
             query = query.where(condition)
         query = query.order_by(source.at, source.key).limit(settings.warehouse.batch_size)
         with store.session(read_only=True) as session:
-            batch = session.scalars(query).all()
+            batch = session.execute(query).all()
             if not batch:
                 return sent
             converted = source.convert(session, batch, settings.store_original_text)

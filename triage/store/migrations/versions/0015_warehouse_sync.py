@@ -19,11 +19,13 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("changed_at", sa.DateTime(timezone=True), nullable=True))
     op.execute("UPDATE deliveries SET changed_at = COALESCE(sent_at, created_at)")
     with op.batch_alter_table("deliveries", schema=None) as batch_op:
+        batch_op.alter_column("changed_at", existing_type=sa.DateTime(timezone=True), nullable=False)
         batch_op.create_index("ix_deliveries_changed_at_id", ["changed_at", "id"], unique=False)
     with op.batch_alter_table("incidents", schema=None) as batch_op:
         batch_op.add_column(sa.Column("changed_at", sa.DateTime(timezone=True), nullable=True))
     op.execute("UPDATE incidents SET changed_at = COALESCE(updated_at, last_case_at)")
     with op.batch_alter_table("incidents", schema=None) as batch_op:
+        batch_op.alter_column("changed_at", existing_type=sa.DateTime(timezone=True), nullable=False)
         batch_op.create_index("ix_incidents_changed_at_id", ["changed_at", "id"], unique=False)
     with op.batch_alter_table("labels", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_labels_stored_at"), ["stored_at"], unique=False)
