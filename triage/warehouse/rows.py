@@ -43,6 +43,7 @@ def messages(_session: Session, rows: Sequence[MessageRow], original_text: bool)
                 "channel": row.channel,
                 "customer_id": row.customer_id,
                 "customer_tier": row.customer_tier,
+                "customer_key": row.customer_key,
                 "ticket_system": ticket.get("system"),
                 "ticket_id": row.ticket_id,
                 "created_at": utc(row.created_at),
@@ -53,6 +54,8 @@ def messages(_session: Session, rows: Sequence[MessageRow], original_text: bool)
                 "kafka_topic": row.kafka_topic,
                 "kafka_partition": row.kafka_partition,
                 "kafka_offset": row.kafka_offset,
+                "survey_type": row.survey_type,
+                "survey_score": row.survey_score,
             }
         )
     return out
@@ -75,6 +78,7 @@ def results(_session: Session, rows: Sequence[TriageRow], original_text: bool) -
             "completion_tokens": row.completion_tokens,
             "cost_usd": row.cost_usd,
             "receivers": list(row.receivers or []),
+            "customer_history": row.customer_history,
             "triaged_at": utc(row.triaged_at),
         }
         for row in rows

@@ -45,6 +45,11 @@ MESSAGES = TableSpec(
         Column("channel", "STRING", "email, chat, social, review, survey, phone, ..."),
         Column("customer_id", "STRING"),
         Column("customer_tier", "STRING"),
+        Column(
+            "customer_key",
+            "STRING",
+            "one per person across channels; a sha256 digest when TRIAGE_STORE_ORIGINAL_TEXT=false",
+        ),
         Column("ticket_system", "STRING"),
         Column("ticket_id", "STRING"),
         Column("created_at", "TIMESTAMP", "when the customer wrote it"),
@@ -55,6 +60,8 @@ MESSAGES = TableSpec(
         Column("kafka_topic", "STRING"),
         Column("kafka_partition", "INTEGER"),
         Column("kafka_offset", "INTEGER"),
+        Column("survey_type", "STRING", "csat, nps or ces for a survey answer; null otherwise"),
+        Column("survey_score", "INTEGER", "the survey answer's score"),
     ),
 )
 
@@ -77,6 +84,11 @@ RESULTS = TableSpec(
         Column("completion_tokens", "INTEGER"),
         Column("cost_usd", "FLOAT"),
         Column("receivers", "JSON", "the receivers the routing tree chose"),
+        Column(
+            "customer_history",
+            "JSON",
+            "contacts_24h, contacts_7d, channels_7d, urgent_7d, sentiment_trend, ... (customers.md)",
+        ),
         Column("triaged_at", "TIMESTAMP"),
     ),
 )
