@@ -109,9 +109,8 @@ def first_case(store: Store, incident_id: int | None) -> str | None:
         ).first()
 
 
-def take_ticket(store: Store, ticket_id: str, who: str, how: str, at: datetime) -> int:
-    """An agent assigned to a helpdesk ticket takes the ticket's cases alerted by then; returns how many
-    were taken for the first time."""
+def alerted_cases(store: Store, ticket_id: str, at: datetime) -> list[str]:
+    """The message ids of the ticket's cases alerted (sent to a receiver) by `at`."""
     query = (
         select(MessageRow.id)
         .join(DeliveryRow, DeliveryRow.message_id == MessageRow.id)
@@ -124,8 +123,14 @@ def take_ticket(store: Store, ticket_id: str, who: str, how: str, at: datetime) 
         .distinct()
     )
     with store.session(read_only=True) as session:
-        message_ids = list(session.scalars(query))
-    return sum(take(store, Target(message_id=message_id), who, how, at) for message_id in message_ids)
+        return list(session.scalars(query))
+
+
+def take_ticket(store: Store, ticket_id: str, who: str, how: str, at: datetime) -> int:
+    """An agent assigned to a helpdesk ticket takes the ticket's cases alerted by then; returns how many
+    were taken for the first time."""
+    cases = alerted_cases(store, ticket_id, at)
+    return sum(take(store, Target(message_id=message_id), who, how, at) for message_id in cases)
 
 
 def acknowledgement(store: Store, target: Target) -> AcknowledgementRow | None:

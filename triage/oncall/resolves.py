@@ -13,11 +13,8 @@ import weakref
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import select
-
-from triage.routing import RESULTS_RECEIVER
+from triage.oncall.acks import alerted_cases
 from triage.store import Store
-from triage.store.tables import DeliveryRow, MessageRow
 
 log = logging.getLogger(__name__)
 SOLVED = frozenset({"solved", "closed"})  # Zendesk's statuses of a ticket that needs no more work
@@ -33,19 +30,7 @@ def solve_ticket(store: Store, ticket_id: str, at: datetime) -> int:
     listener = _listeners.get(store)
     if listener is None:
         return 0
-    query = (
-        select(MessageRow.id)
-        .join(DeliveryRow, DeliveryRow.message_id == MessageRow.id)
-        .where(
-            (MessageRow.ticket_id == ticket_id)
-            & (DeliveryRow.receiver != RESULTS_RECEIVER)
-            & (DeliveryRow.status == "sent")
-            & (DeliveryRow.sent_at <= at)
-        )
-        .distinct()
-    )
-    with store.session(read_only=True) as session:
-        message_ids = list(session.scalars(query))
+    message_ids = alerted_cases(store, ticket_id, at)
     for message_id in message_ids:
         try:
             listener(message_id)
