@@ -494,6 +494,7 @@ def test_help_lists_the_commands_in_the_order_of_a_first_hour():
         "ingest",
         "input",
         "schema",
+        "forget",
         "warehouse",
     ]
 

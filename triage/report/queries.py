@@ -43,7 +43,11 @@ NEGATIVE_REPEATS = 2  # this many negative messages in the window put a customer
 RECEIVED_SLACK = timedelta(days=1)
 
 
-def build_report(session: Session, window: Window, daily_budget_usd: float | None = None) -> Report:
+def build_report(
+    session: Session, window: Window, daily_budget_usd: float | None = None, oncall_section: bool = True
+) -> Report:
+    """The whole report; `oncall_section=False` leaves out the on-call figures, whose tables (takes,
+    escalations, silences) the warehouse does not hold."""
     from triage.report.oncall_queries import oncall  # they build on this module's helpers
     from triage.report.score_queries import at_risk, cx_scores
 
@@ -57,7 +61,7 @@ def build_report(session: Session, window: Window, daily_budget_usd: float | Non
         incidents=incidents(session, window),
         model_vs_team=model_vs_team(session, window),
         llm_spend=llm_spend(session, window, daily_budget_usd),
-        oncall=oncall(session, window),
+        oncall=oncall(session, window) if oncall_section else None,
         cx=cx,
     )
 

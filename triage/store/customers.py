@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, DateTime, bindparam, func, or_, select, union_all, update
+from sqlalchemy import Connection, DateTime, bindparam, func, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from triage.customers import digest, own_key
@@ -98,15 +98,13 @@ def assign_customers(connection: Connection, items: Sequence[tuple[MessageRow, S
 
 
 def _past_contacts_query():
-    """The customer's messages for their history, in one round trip: those of the 7 days up to the
-    message, their last few (the sentiment trend) and their first (days since first contact). The
-    customer is every key the message's identities are known under, and its own first identity (its
-    key when none is known yet): the index on (customer_key, created_at) finds their rows."""
+    """The customer's messages for their history, in one query: those of the 7 days up to the
+    message, their last few (the sentiment trend) and their first (days since first contact), for
+    every key the message's identities are known under (read just before, on the same connection):
+    the index on (customer_key, created_at) finds their rows. (A subquery for the keys, OR-ed with
+    the message's own key, made PostgreSQL scan the whole table.)"""
     moment = func.coalesce(_MESSAGES.c.created_at, _MESSAGES.c.received_at)
     at = bindparam("b_at", type_=DateTime(timezone=True))
-    linked = select(_IDENTITIES.c.customer_key).where(
-        _IDENTITIES.c.identity.in_(bindparam("b_identities", expanding=True))
-    )
     theirs = (
         select(
             _MESSAGES.c.id,
@@ -117,13 +115,7 @@ def _past_contacts_query():
             _RESULTS.c.category,
         )
         .select_from(_MESSAGES.join(_RESULTS, _RESULTS.c.message_id == _MESSAGES.c.id))
-        .where(
-            or_(
-                _MESSAGES.c.customer_key.in_(linked.scalar_subquery()),
-                _MESSAGES.c.customer_key == bindparam("b_own"),
-            )
-            & (moment <= at)
-        )
+        .where(_MESSAGES.c.customer_key.in_(bindparam("b_keys", expanding=True)) & (moment <= at))
     )
     week = theirs.where(moment >= bindparam("b_since", type_=DateTime(timezone=True)))
     last = theirs.order_by(moment.desc()).limit(TREND_MESSAGES - 1)
@@ -140,12 +132,8 @@ def past_contacts(connection: Connection, found: Sequence[str], at: datetime) ->
     if not found:
         return []
     at = at.astimezone(UTC)
-    parameters = {
-        "b_identities": list(found),
-        "b_own": own_key(list(found)),
-        "b_at": at,
-        "b_since": at - WEEK,
-    }
+    _, keys = resolve(found, known_keys(connection, found))  # two indexed reads on one connection
+    parameters = {"b_keys": sorted(keys), "b_at": at, "b_since": at - WEEK}
     return [
         Contact(message_id, _as_utc(moment), channel, urgency, sentiment, category)
         for message_id, moment, channel, urgency, sentiment, category in connection.execute(_PAST, parameters)

@@ -296,7 +296,7 @@ class Store:
 
     def customer_contacts(self, identities: Sequence[str], at: datetime) -> list[Contact]:
         """The stored messages of the customer with these identities that the history of a message
-        written at `at` needs (triage/history.py): one indexed read."""
+        written at `at` needs (triage/history.py): two indexed reads in one read transaction."""
         if not identities:
             return []
         with self._transaction(read_only=True) as connection:

@@ -25,7 +25,7 @@ def from_warehouse_report(url: str, window: Window) -> Report:
 
     try:
         with report.session(url, settings.warehouse.table_prefix) as session:
-            return build_report(session, window, settings.llm.daily_budget_usd)
+            return build_report(session, window, settings.llm.daily_budget_usd, oncall_section=False)
     except ValueError as error:
         raise WarehouseError(str(error)) from error
     except WarehouseUnavailable as error:
